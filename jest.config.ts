@@ -1,0 +1,31 @@
+import type { Config } from 'jest';
+
+/**
+ * The repository compiles to CommonJS. Packages that ship only ES modules
+ * (openid-client, oidc-provider, jose, ...) are `require()`d natively by
+ * Node 20.19+ at run time, but jest's own loader cannot, so they are listed
+ * here and transformed by ts-jest (allowJs) instead of being ignored.
+ */
+const esmOnly = ['openid-client', 'oidc-provider', 'jose', 'oauth4webapi'];
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/packages', '<rootDir>/examples'],
+  testMatch: ['**/test/**/*.test.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  transform: {
+    '^.+\\.[tj]sx?$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.jest.json' }],
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  // Tests exercise the TypeScript sources; the integration suites start the
+  // built relay (`npm test` builds first).
+  moduleNameMapper: {
+    '^@plugboard/sdk$': '<rootDir>/packages/sdk/src/index.ts',
+    '^@plugboard/sdk/testing$': '<rootDir>/packages/sdk/src/testing/index.ts',
+    '^@plugboard/relay$': '<rootDir>/packages/relay/src/index.ts',
+    '^@plugboard/notifier-webhook$': '<rootDir>/packages/notifier-webhook/src/index.ts',
+  },
+  testTimeout: 30000,
+};
+
+export default config;

@@ -1,0 +1,80 @@
+// The public API of @plugboard/sdk. Keep this a curated list of re-exports.
+export { SDK_VERSION } from './version';
+
+export {
+  ERROR_CODES,
+  ALL_ERROR_CODES,
+  PlugboardError,
+  ConfigError,
+  PluginError,
+  DeliveryError,
+  WebhookError,
+  StoreError,
+  unrecoverable,
+  retryAfter,
+  retryable,
+  serializeError,
+  describeErrorChain,
+} from './errors';
+export type {
+  ErrorCode,
+  ConfigErrorCode,
+  PluginErrorCode,
+  DeliveryErrorCode,
+  WebhookErrorCode,
+  StoreErrorCode,
+  ConfigErrorDetails,
+  PluginErrorDetails,
+  DeliveryErrorOptions,
+  PlugboardErrorOptions,
+  SerializedError,
+} from './errors';
+
+export type {
+  Notification,
+  NotificationProject,
+  NotificationGroup,
+  NotificationEvent,
+  NotificationMetricAlert,
+  NotificationComment,
+  NotificationActor,
+  NotificationLinks,
+  SentryResource,
+  SentryLevel,
+  ParseResult,
+  ParseFailureReason,
+} from './model';
+
+export { parseSentryWebhook, parseLegacyWebhook, SUPPORTED_KINDS } from './parse';
+export type { SentryWebhookInput } from './parse';
+
+export { verifySentrySignature, signSentryBody } from './signature';
+export type { SignatureCheck } from './signature';
+
+export { Plugin, NotificationPlugin, PLUGIN_BRAND, readBrand } from './plugin';
+export type {
+  PluginKind,
+  PluginBrand,
+  ConfigField,
+  ConfigFieldType,
+  ConfigFieldChoice,
+  PluginConfig,
+  PluginLogger,
+  PluginStore,
+  RateLimiter,
+  NotifyContext,
+  TestConfigurationResult,
+} from './plugin';
+
+export { validatePluginConfig, maskSecrets } from './config-fields';
+export type { FieldProblem } from './config-fields';
+
+export { PluginRegistry, MANIFEST_FIELD, ENTRY_POINT_GROUPS } from './registry';
+export type {
+  RegistryOptions,
+  PluginManifest,
+  EntryPointGroup,
+  DiscoveredPlugin,
+  PluginStatus,
+  BuiltinPlugin,
+} from './registry';

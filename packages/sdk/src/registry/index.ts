@@ -1,0 +1,9 @@
+export { PluginRegistry, MANIFEST_FIELD, ENTRY_POINT_GROUPS } from './registry';
+export type {
+  RegistryOptions,
+  PluginManifest,
+  EntryPointGroup,
+  DiscoveredPlugin,
+  PluginStatus,
+  BuiltinPlugin,
+} from './registry';
