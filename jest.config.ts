@@ -25,6 +25,7 @@ const config: Config = {
     '^@plugboard/relay$': '<rootDir>/packages/relay/src/index.ts',
     '^@plugboard/notifier-webhook$': '<rootDir>/packages/notifier-webhook/src/index.ts',
   },
+  setupFilesAfterEnv: ['<rootDir>/jest.setup.ts'],
   testTimeout: 30000,
 };
 

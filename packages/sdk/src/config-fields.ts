@@ -53,7 +53,8 @@ function checkValue(field: ConfigField, value: unknown): { value: unknown } | st
   switch (field.type) {
     case 'number': {
       const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-      if (typeof n !== 'number' || !Number.isFinite(n)) return `must be a number, got ${describe(value)}`;
+      if (typeof n !== 'number' || !Number.isFinite(n))
+        return `must be a number, got ${describe(value)}`;
       return { value: n };
     }
     case 'bool': {
@@ -101,7 +102,8 @@ function checkValue(field: ConfigField, value: unknown): { value: unknown } | st
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'null';
   return typeof value === 'object' ? 'an object' : String(value);

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
     'PB_PAYLOAD_TOO_LARGE',
   ],
   store: ['PB_STORE_UNAVAILABLE', 'PB_STORE_CLOSED'],
+  http: ['PB_NOT_FOUND', 'PB_INTERNAL'],
 } as const;
 
 export type ConfigErrorCode = (typeof ERROR_CODES.config)[number];
@@ -47,12 +48,14 @@ export type PluginErrorCode = (typeof ERROR_CODES.plugin)[number];
 export type DeliveryErrorCode = (typeof ERROR_CODES.delivery)[number];
 export type WebhookErrorCode = (typeof ERROR_CODES.webhook)[number];
 export type StoreErrorCode = (typeof ERROR_CODES.store)[number];
+export type HttpErrorCode = (typeof ERROR_CODES.http)[number];
 export type ErrorCode =
   | ConfigErrorCode
   | PluginErrorCode
   | DeliveryErrorCode
   | WebhookErrorCode
-  | StoreErrorCode;
+  | StoreErrorCode
+  | HttpErrorCode;
 
 export const ALL_ERROR_CODES: readonly ErrorCode[] = Object.values(ERROR_CODES).flat();
 
@@ -193,7 +196,9 @@ export interface SerializedError {
 }
 
 function readField(err: unknown, key: string): unknown {
-  return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined;
+  return typeof err === 'object' && err !== null
+    ? (err as Record<string, unknown>)[key]
+    : undefined;
 }
 
 /**
@@ -236,7 +241,9 @@ export function describeErrorChain(err: unknown): string {
   for (let i = 0; current !== undefined && current !== null && i < 6; i++) {
     const code = readField(current, 'code');
     const msg = current instanceof Error ? current.message : safeString(current);
-    lines.push(`${i === 0 ? '' : 'caused by: '}${typeof code === 'string' ? `[${code}] ` : ''}${msg}`);
+    lines.push(
+      `${i === 0 ? '' : 'caused by: '}${typeof code === 'string' ? `[${code}] ` : ''}${msg}`,
+    );
     current = readField(current, 'cause');
   }
   return lines.join('\n');

@@ -23,6 +23,7 @@ export type {
   DeliveryErrorCode,
   WebhookErrorCode,
   StoreErrorCode,
+  HttpErrorCode,
   ConfigErrorDetails,
   PluginErrorDetails,
   DeliveryErrorOptions,
@@ -41,9 +42,14 @@ export type {
   NotificationLinks,
   SentryResource,
   SentryLevel,
+  NotificationAssignee,
+  NotificationInstallation,
   ParseResult,
   ParseFailureReason,
 } from './model';
+
+export { loadSample, SAMPLE_KINDS, compactSentryJson } from './samples';
+export type { Sample } from './samples';
 
 export { parseSentryWebhook, parseLegacyWebhook, SUPPORTED_KINDS } from './parse';
 export type { SentryWebhookInput } from './parse';
@@ -77,4 +83,5 @@ export type {
   DiscoveredPlugin,
   PluginStatus,
   BuiltinPlugin,
+  RegisterMeta,
 } from './registry';

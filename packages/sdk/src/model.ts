@@ -85,6 +85,24 @@ export interface NotificationActor {
   type: 'user' | 'application' | string;
 }
 
+/** Who an issue was assigned to (`issue.assigned`): a user or a team. */
+export interface NotificationAssignee {
+  type: 'user' | 'team' | string;
+  id: string;
+  name: string;
+  /** Sentry leaves it out when the organisation has enhanced privacy on. */
+  email?: string;
+}
+
+/** The Sentry integration installation an `installation.*` webhook is about. */
+export interface NotificationInstallation {
+  uuid: string;
+  /** `pending` until the integrator finishes the OAuth exchange, then `installed`. */
+  status?: string;
+  appSlug?: string;
+  appUuid?: string;
+}
+
 export interface NotificationLinks {
   issue?: string;
   event?: string;
@@ -121,6 +139,12 @@ export interface Notification {
   url?: string;
   links: NotificationLinks;
   installationUuid?: string;
+  /** Slug of the Sentry organisation, when the payload names it (links, installation). */
+  organizationSlug?: string;
+  /** `issue.assigned`: the new assignee. */
+  assignee?: NotificationAssignee;
+  /** `installation.*`: the installation (never its one-time OAuth grant code). */
+  installation?: NotificationInstallation;
   actor?: NotificationActor;
   /**
    * Content identity of the webhook: stable across Sentry's redeliveries

@@ -16,14 +16,7 @@ export interface PluginBrand {
 }
 
 export type ConfigFieldType =
-  | 'text'
-  | 'textarea'
-  | 'secret'
-  | 'url'
-  | 'number'
-  | 'bool'
-  | 'email'
-  | 'select';
+  'text' | 'textarea' | 'secret' | 'url' | 'number' | 'bool' | 'email' | 'select';
 
 export interface ConfigFieldChoice {
   value: string;
@@ -141,9 +134,7 @@ export abstract class Plugin<C extends PluginConfig = PluginConfig> {
 }
 
 /** What a notifier does, Sentry's `NotificationPlugin`. */
-export abstract class NotificationPlugin<
-  C extends PluginConfig = PluginConfig,
-> extends Plugin<C> {
+export abstract class NotificationPlugin<C extends PluginConfig = PluginConfig> extends Plugin<C> {
   static override readonly [PLUGIN_BRAND]: PluginBrand = {
     kind: 'notifier',
     sdkVersion: SDK_VERSION,
@@ -174,7 +165,9 @@ export abstract class NotificationPlugin<
     if (this.rateLimit) {
       const project = notification.project?.slug ?? '-';
       const key = `${this.getConfKey()}:${ctx.instanceId}:${project}`;
-      if (await ctx.rateLimiter.isLimited(key, this.rateLimit.limit, this.rateLimit.windowSeconds)) {
+      if (
+        await ctx.rateLimiter.isLimited(key, this.rateLimit.limit, this.rateLimit.windowSeconds)
+      ) {
         ctx.logger.info({ project, plugin: this.slug }, 'notification.rate_limited');
         return false;
       }
@@ -236,7 +229,8 @@ export abstract class NotificationPlugin<
 
 /** Anything carrying the brand: a plugin class (constructor) or an instance. */
 export function readBrand(value: unknown): PluginBrand | undefined {
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined;
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function'))
+    return undefined;
   const holder =
     typeof value === 'function' ? value : (value as { constructor?: unknown }).constructor;
   const brand = (holder as Record<symbol, unknown> | undefined)?.[PLUGIN_BRAND];

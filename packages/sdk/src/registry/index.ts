@@ -6,4 +6,5 @@ export type {
   DiscoveredPlugin,
   PluginStatus,
   BuiltinPlugin,
+  RegisterMeta,
 } from './registry';

@@ -1,0 +1,121 @@
+import axios, { type AxiosResponse } from 'axios';
+import { DeliveryError, retryAfter, retryable, unrecoverable } from '@plugboard/sdk';
+import { displayUrl, scrub } from './redact';
+
+export interface PostOptions {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** Strings that must not appear in an error (secret, header values, URL parts). */
+  sensitive: readonly string[];
+}
+
+/** A far-future Retry-After is a receiver bug; the relay retries no later than this. */
+const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/** POST once; resolves with the status on 2xx, throws a DeliveryError otherwise. */
+export async function post(options: PostOptions): Promise<number> {
+  const where = displayUrl(options.url);
+  let res: AxiosResponse<NodeJS.ReadableStream>;
+  try {
+    res = await axios.post(options.url, options.body, {
+      headers: options.headers,
+      timeout: options.timeoutMs,
+      signal: options.signal,
+      // A redirect would re-send the signed body somewhere the operator did
+      // not configure; the target must be the final URL.
+      maxRedirects: 0,
+      validateStatus: () => true,
+      // The body is already JSON text: send it byte for byte as signed.
+      transformRequest: [(data: unknown) => data],
+      // The receiver's answer is not used; do not buffer it.
+      responseType: 'stream',
+    });
+  } catch (err) {
+    throw networkError(err, where, options);
+  }
+  destroyQuietly(res.data);
+  return outcome(res, where);
+}
+
+function destroyQuietly(stream: unknown): void {
+  const s = stream as { destroy?: () => void; on?: (e: string, f: () => void) => void };
+  s.on?.('error', () => undefined);
+  s.destroy?.();
+}
+
+function outcome(res: AxiosResponse, where: string): number {
+  const status = res.status;
+  const answered = `${where} answered HTTP ${status}`;
+  if (status >= 200 && status < 300) return status;
+  if (status === 410) {
+    return fail(unrecoverable(`${answered}: endpoint gone, remove it from the config`, { status }));
+  }
+  if (status === 408 || status === 429 || status >= 500) {
+    const wait = parseRetryAfter(headerValue(res.headers['retry-after']));
+    if (wait !== undefined) {
+      return fail(
+        retryAfter(wait, `${answered}, retry after ${Math.round(wait / 1000)} s`, { status }),
+      );
+    }
+    return fail(retryable(answered, { status }));
+  }
+  if (status >= 300 && status < 400) {
+    return fail(
+      unrecoverable(`${answered}: redirects are not followed, configure the final URL`, { status }),
+    );
+  }
+  return fail(unrecoverable(`${answered}: the receiver rejected the request`, { status }));
+}
+
+function fail(err: DeliveryError): never {
+  throw err;
+}
+
+function headerValue(value: unknown): string | undefined {
+  if (Array.isArray(value)) return headerValue(value[0]);
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
+}
+
+/** `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3), as milliseconds from now. */
+export function parseRetryAfter(
+  value: string | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  let ms: number;
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const at = Date.parse(text);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  }
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}
+
+/**
+ * A request that got no answer. All of these are worth retrying: timeouts,
+ * refused or reset connections, DNS and TLS trouble are usually transient.
+ * The library's own error is not attached as `cause`: it holds the request
+ * config (full URL, every header) and would reach logs and stored attempts.
+ */
+function networkError(err: unknown, where: string, options: PostOptions): DeliveryError {
+  const code = (err as { code?: unknown }).code;
+  const codeText = typeof code === 'string' ? code : undefined;
+  if (codeText === 'ECONNABORTED' || codeText === 'ETIMEDOUT') {
+    return new DeliveryError(
+      'PB_DELIVERY_TIMEOUT',
+      `${where} did not answer within ${options.timeoutMs} ms`,
+    );
+  }
+  if (codeText === 'ERR_CANCELED' || options.signal.aborted) {
+    return retryable(`${where}: request aborted (attempt timed out or relay shutting down)`);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return retryable(
+    `${where}: request failed${codeText ? ` (${codeText})` : ''}: ${scrub(message, options.sensitive)}`,
+  );
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+
+/**
+ * The relay's settings. Every key has a documented default
+ * (docs/configuration.md); a test checks the two agree.
+ */
+
+const matchList = z.array(z.string().min(1)).default([]);
+
+export const instanceSchema = z
+  .object({
+    /** Unique within its route; defaults to the plugin slug. */
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'letters, digits, ".", "_" or "-"')
+      .optional(),
+    plugin: z.string().min(1),
+    config: z.record(z.string(), z.unknown()).default({}),
+    concurrency: z.number().int().min(1).max(256).optional(),
+    timeoutMs: z.number().int().min(100).max(600_000).optional(),
+    maxAttempts: z.number().int().min(1).max(100).optional(),
+  })
+  .strict();
+
+export const routeSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'letters, digits, ".", "_" or "-"'),
+    match: z
+      .object({
+        /** Project slugs; empty = any. */
+        projects: matchList,
+        environments: matchList,
+        levels: matchList,
+        /** `issue` (any action) or `issue.created`; empty = any. */
+        resources: matchList,
+      })
+      .strict()
+      .default({ projects: [], environments: [], levels: [], resources: [] }),
+    instances: z.array(instanceSchema).min(1),
+  })
+  .strict();
+
+export const backoffSchema = z
+  .object({
+    initialMs: z.number().int().min(0).default(1000),
+    factor: z.number().min(1).default(2),
+    maxMs: z.number().int().min(0).default(300_000),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z.string().default('127.0.0.1:8080'),
+    dataDir: z.string().min(1).default('./.plugboard-data'),
+    sentry: z
+      .object({
+        /** One secret, or several while rotating. */
+        clientSecret: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+        dedupWindowSeconds: z.number().int().min(0).default(3600),
+      })
+      .strict()
+      .default({ dedupWindowSeconds: 3600 }),
+    legacy: z
+      .object({ token: z.string().min(16, 'at least 16 characters').optional() })
+      .strict()
+      .default({}),
+    limits: z
+      .object({
+        bodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(50 * 1024 * 1024)
+          .default(1024 * 1024),
+      })
+      .strict()
+      .default({ bodyBytes: 1024 * 1024 }),
+    plugins: z
+      .object({
+        packages: z.array(z.string()).default([]),
+        include: z.array(z.string()).optional(),
+        exclude: z.array(z.string()).default([]),
+        strict: z.boolean().default(false),
+      })
+      .strict()
+      .default({ packages: [], exclude: [], strict: false }),
+    dispatch: z
+      .object({
+        concurrency: z.number().int().min(1).max(256).default(4),
+        timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        maxAttempts: z.number().int().min(1).max(100).default(8),
+        backoff: backoffSchema.default({ initialMs: 1000, factor: 2, maxMs: 300_000 }),
+        pollIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+        shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
+      })
+      .strict()
+      .default({
+        concurrency: 4,
+        timeoutMs: 10_000,
+        maxAttempts: 8,
+        backoff: { initialMs: 1000, factor: 2, maxMs: 300_000 },
+        pollIntervalMs: 1000,
+        shutdownGraceMs: 10_000,
+      }),
+    store: z
+      .object({ synchronous: z.enum(['normal', 'full']).default('normal') })
+      .strict()
+      .default({ synchronous: 'normal' }),
+    log: z
+      .object({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    sentryDsn: z.string().url().optional(),
+    routes: z.array(routeSchema).default([]),
+  })
+  .strict();
+
+export type RawConfig = z.input<typeof configSchema>;
+export type RelayConfig = z.output<typeof configSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type InstanceConfig = z.output<typeof instanceSchema>;

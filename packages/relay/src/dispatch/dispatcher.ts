@@ -1,0 +1,345 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import {
+  DeliveryError,
+  parseLegacyWebhook,
+  parseSentryWebhook,
+  serializeError,
+  type NotificationPlugin,
+  type NotifyContext,
+  type PluginConfig,
+  type SerializedError,
+} from '@plugboard/sdk';
+import type { Logger } from '../logger';
+import type { RelayMetrics } from '../metrics';
+import type { LeasedJob, Store } from '../store/types';
+import { pluginStore, storeRateLimiter } from './plugin-services';
+
+export interface BackoffOptions {
+  initialMs: number;
+  factor: number;
+  maxMs: number;
+}
+
+/** A configured plugin instance, ready to deliver. */
+export interface DispatchInstance {
+  instanceId: string;
+  routeName: string;
+  plugin: NotificationPlugin;
+  config: PluginConfig;
+  concurrency: number;
+  timeoutMs: number;
+  maxAttempts: number;
+}
+
+export interface DispatcherOptions {
+  store: Store;
+  instances: readonly DispatchInstance[];
+  logger: Logger;
+  metrics?: RelayMetrics;
+  backoff: BackoffOptions;
+  /** Backstop poll for due retries and recovered jobs. */
+  pollIntervalMs: number;
+  /** Identifies this process's leases. */
+  owner?: string;
+  random?: () => number;
+  /** Called for errors that are bugs rather than delivery failures. */
+  onUnexpectedError?: (err: unknown, context: Record<string, string>) => void;
+}
+
+export interface DispatcherEvents {
+  settled: [
+    job: LeasedJob,
+    outcome: 'succeeded' | 'retry' | 'dead' | 'skipped',
+    error?: SerializedError,
+  ];
+  error: [err: unknown];
+}
+
+/**
+ * Exponential backoff with "equal jitter": half the delay is fixed so retries
+ * never bunch at zero, half is random so a burst of failures spreads out.
+ */
+export function backoffDelay(attempt: number, o: BackoffOptions, random: () => number): number {
+  const base = Math.min(o.maxMs, o.initialMs * Math.pow(o.factor, Math.max(0, attempt - 1)));
+  return Math.round(base / 2 + (random() * base) / 2);
+}
+
+interface InstanceState {
+  def: DispatchInstance;
+  inFlight: number;
+  filling: boolean;
+  refill: boolean;
+  timer: NodeJS.Timeout | undefined;
+  controllers: Set<AbortController>;
+}
+
+/**
+ * Leases due jobs per instance (each instance has its own concurrency, so a
+ * slow target cannot starve the others), runs each attempt under a timeout,
+ * and settles it: succeeded, skipped, retry later, or dead.
+ */
+export class Dispatcher extends EventEmitter<DispatcherEvents> {
+  private readonly o: DispatcherOptions;
+  private readonly owner: string;
+  private readonly states = new Map<string, InstanceState>();
+  private readonly running = new Set<Promise<void>>();
+  private poller: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+  private readonly random: () => number;
+
+  constructor(options: DispatcherOptions) {
+    super();
+    this.o = options;
+    this.owner = options.owner ?? `relay-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.random = options.random ?? Math.random;
+    for (const def of options.instances) {
+      this.states.set(def.instanceId, {
+        def,
+        inFlight: 0,
+        filling: false,
+        refill: false,
+        timer: undefined,
+        controllers: new Set(),
+      });
+    }
+  }
+
+  get leaseOwner(): string {
+    return this.owner;
+  }
+
+  /** Number of attempts running now. */
+  get inFlight(): number {
+    let n = 0;
+    for (const s of this.states.values()) n += s.inFlight;
+    return n;
+  }
+
+  start(): void {
+    this.poller = setInterval(() => this.wakeAll(), this.o.pollIntervalMs);
+    this.poller.unref();
+    this.wakeAll();
+  }
+
+  wakeAll(): void {
+    for (const id of this.states.keys()) this.wake(id);
+  }
+
+  /** Look for due jobs of one instance now (called after ingest). */
+  wake(instanceId: string): void {
+    const state = this.states.get(instanceId);
+    if (!state || this.stopping) return;
+    if (state.filling) {
+      state.refill = true;
+      return;
+    }
+    void this.fill(state);
+  }
+
+  private async fill(state: InstanceState): Promise<void> {
+    state.filling = true;
+    try {
+      do {
+        state.refill = false;
+        const free = state.def.concurrency - state.inFlight;
+        if (free <= 0 || this.stopping) break;
+        // The lease outlives the attempt's timeout so a slow but live attempt
+        // is never taken over by a second worker.
+        const leaseMs = state.def.timeoutMs * 2 + 5000;
+        const jobs = await this.o.store.lease(state.def.instanceId, free, this.owner, leaseMs);
+        for (const job of jobs) this.track(this.run(state, job));
+        if (jobs.length === free) state.refill = true;
+      } while (state.refill && !this.stopping);
+      if (!this.stopping) await this.scheduleNext(state);
+    } catch (err) {
+      this.emit('error', err);
+    } finally {
+      state.filling = false;
+    }
+  }
+
+  private async scheduleNext(state: InstanceState): Promise<void> {
+    if (state.inFlight >= state.def.concurrency) return;
+    const next = await this.o.store.nextRunAt(state.def.instanceId);
+    if (next === undefined) return;
+    const delay = Math.max(0, next - Date.now());
+    if (delay >= this.o.pollIntervalMs) return; // the poller will get it
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      this.wake(state.def.instanceId);
+    }, delay + 1);
+    state.timer.unref();
+  }
+
+  private track(p: Promise<void>): void {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  private async run(state: InstanceState, job: LeasedJob): Promise<void> {
+    state.inFlight++;
+    const def = state.def;
+    const controller = new AbortController();
+    state.controllers.add(controller);
+    const startedAt = Date.now();
+    const log = this.o.logger.child({
+      instance: def.instanceId,
+      plugin: def.plugin.slug,
+      job: job.id,
+      attempt: job.attempts,
+    });
+    let outcome: 'succeeded' | 'retry' | 'dead' | 'skipped' = 'succeeded';
+    let error: SerializedError | undefined;
+    try {
+      const parsed =
+        job.source === 'legacy'
+          ? parseLegacyWebhook(JSON.parse(job.body.toString('utf8')))
+          : parseSentryWebhook({
+              resource: job.resource,
+              body: JSON.parse(job.body.toString('utf8')),
+            });
+      if (!parsed.ok) {
+        throw new DeliveryError(
+          'PB_DELIVERY_UNRECOVERABLE',
+          `stored webhook no longer parses: ${parsed.detail}`,
+        );
+      }
+      const ctx: NotifyContext = {
+        config: def.config,
+        instanceId: def.instanceId,
+        idempotencyKey: job.idempotencyKey,
+        attempt: job.attempts,
+        signal: controller.signal,
+        timeoutMs: def.timeoutMs,
+        logger: log,
+        store: pluginStore(this.o.store, def.plugin.slug),
+        rateLimiter: storeRateLimiter(this.o.store),
+      };
+      const should = await this.withTimeout(
+        def.plugin.shouldNotify(parsed.notification, ctx),
+        def,
+        controller,
+      );
+      if (!should) {
+        outcome = 'skipped';
+      } else {
+        await this.withTimeout(def.plugin.notify(parsed.notification, ctx), def, controller);
+      }
+    } catch (err) {
+      error = serializeError(err);
+      const ownCode = (err as { code?: unknown } | null)?.code;
+      if (typeof ownCode !== 'string' || !ownCode.startsWith('PB_')) {
+        // Not a coded delivery error: a bug in the plugin. Still retried, and
+        // reported so its author hears of it.
+        this.o.onUnexpectedError?.(err, { instance: def.instanceId, plugin: def.plugin.slug });
+      }
+      outcome = !error.retryable || job.attempts >= job.maxAttempts ? 'dead' : 'retry';
+    } finally {
+      state.controllers.delete(controller);
+    }
+    const finishedAt = Date.now();
+    try {
+      if (this.stopping && controller.signal.aborted) {
+        // Cut short by shutdown: leave it for the next start, not counted as a failure.
+        log.info('delivery interrupted by shutdown; it will run again after restart');
+        return;
+      }
+      const attempt = {
+        attempt: job.attempts,
+        startedAt,
+        finishedAt,
+        outcome:
+          outcome === 'succeeded' ? 'succeeded' : outcome === 'skipped' ? 'skipped' : 'failed',
+        ...(error ? { error } : {}),
+      } as const;
+      if (outcome === 'retry') {
+        const delay =
+          error?.retryAfterMs !== undefined
+            ? error.retryAfterMs
+            : backoffDelay(job.attempts, this.o.backoff, this.random);
+        await this.o.store.settle(job, attempt, { state: 'pending', runAt: finishedAt + delay });
+        log.warn({ err: error, retryInMs: delay }, 'delivery failed; will retry');
+      } else {
+        await this.o.store.settle(job, attempt, { state: outcome });
+        if (outcome === 'dead') log.error({ err: error }, 'delivery failed; giving up');
+        else log.debug({ outcome }, 'delivery settled');
+      }
+      this.o.metrics?.attempts.inc({ plugin: def.plugin.slug, instance: def.instanceId, outcome });
+      this.o.metrics?.latency.observe(
+        { plugin: def.plugin.slug, outcome },
+        (finishedAt - startedAt) / 1000,
+      );
+      this.emit('settled', job, outcome, error);
+    } catch (err) {
+      // The store refused the result; the lease expires and the job runs again.
+      this.emit('error', err);
+    } finally {
+      state.inFlight--;
+      if (!this.stopping) this.wake(def.instanceId);
+    }
+  }
+
+  private withTimeout<T>(
+    p: Promise<T>,
+    def: DispatchInstance,
+    controller: AbortController,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new DeliveryError(
+          'PB_DELIVERY_TIMEOUT',
+          `${def.instanceId}: delivery did not finish within ${def.timeoutMs} ms`,
+        );
+        controller.abort(err);
+        reject(err);
+      }, def.timeoutMs);
+      const onAbort = (): void => reject(controller.signal.reason);
+      controller.signal.addEventListener('abort', onAbort, { once: true });
+      p.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        controller.signal.removeEventListener('abort', onAbort);
+      });
+    });
+  }
+
+  /**
+   * Stop leasing, give running attempts `graceMs` to finish, then abort the
+   * rest and hand their jobs back to the queue for the next start.
+   * Idempotent: every call returns the same promise.
+   */
+  close(graceMs = 10_000): Promise<void> {
+    if (!this.closing) this.closing = this.doClose(graceMs);
+    return this.closing;
+  }
+
+  private async doClose(graceMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.poller) clearInterval(this.poller);
+    for (const s of this.states.values()) if (s.timer) clearTimeout(s.timer);
+    const all = (): Promise<unknown> => Promise.allSettled([...this.running]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      all().then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), graceMs);
+      }),
+    ]);
+    if (timer) clearTimeout(timer);
+    if (timedOut) {
+      for (const s of this.states.values()) {
+        for (const c of s.controllers) c.abort(new Error('relay shutting down'));
+      }
+      await all();
+    }
+    try {
+      const released = await this.o.store.releaseLeases({ owner: this.owner });
+      if (released > 0)
+        this.o.logger.info({ released }, 'released unfinished deliveries for the next start');
+    } catch (err) {
+      this.emit('error', err);
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from './store/types';
+
+/** Prometheus metrics of one relay; a private registry so tests can run several. */
+export class RelayMetrics {
+  readonly registry = new Registry();
+  readonly webhooks = new Counter({
+    name: 'plugboard_webhooks_received_total',
+    help: 'Webhooks received, by Sentry resource and outcome (accepted, duplicate, ignored, unsupported, unauthorized, invalid, too_large, unavailable).',
+    labelNames: ['resource', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly attempts = new Counter({
+    name: 'plugboard_delivery_attempts_total',
+    help: 'Delivery attempts, by plugin, instance and outcome (succeeded, retry, dead, skipped).',
+    labelNames: ['plugin', 'instance', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'plugboard_delivery_duration_seconds',
+    help: 'Time one delivery attempt took, by plugin and outcome.',
+    labelNames: ['plugin', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly ingestLatency = new Histogram({
+    name: 'plugboard_ingest_duration_seconds',
+    help: 'Time from request to acknowledgement of an accepted webhook.',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  constructor(store: Store) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'plugboard_' });
+    new Gauge({
+      name: 'plugboard_jobs',
+      help: 'Delivery jobs by state.',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        try {
+          const counts = await store.countJobsByState();
+          for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+        } catch {
+          // A scrape must not fail because the store is down; /readyz says so.
+        }
+      },
+    });
+  }
+}

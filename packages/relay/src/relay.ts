@@ -1,0 +1,332 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  ConfigError,
+  PluginRegistry,
+  SDK_VERSION,
+  validatePluginConfig,
+  type BuiltinPlugin,
+  type DiscoveredPlugin,
+  type NotificationPlugin,
+} from '@plugboard/sdk';
+import type { LoadedConfig } from './config/load';
+import { Dispatcher, type DispatchInstance } from './dispatch/dispatcher';
+import { createLogger, type Logger } from './logger';
+import { RelayMetrics } from './metrics';
+import { instanceIdOf } from './routing';
+import { createApp, type ReadyReport } from './server/app';
+import { SqliteStore } from './store/sqlite';
+import type { Store } from './store/types';
+import { LogNotifier } from './builtin/log-notifier';
+import { RELAY_VERSION } from './version';
+import { initSelfMonitoring, type SelfMonitor } from './self-monitoring';
+
+export interface RelayOptions {
+  loaded: LoadedConfig;
+  logger?: Logger;
+  /** Where to look for declared plugin dependencies; default: the working directory. */
+  appRoot?: string;
+  /** Plugins registered in code (embedding, tests), besides discovered ones. */
+  plugins?: readonly NotificationPlugin[];
+  /** Use this store instead of the configured one (tests, embedding). */
+  store?: Store;
+  /** Bind the HTTP server (default true). */
+  listen?: boolean;
+}
+
+/** Plugins that ship with the relay, listed like discovered ones. */
+export function builtinPlugins(): BuiltinPlugin[] {
+  const list: BuiltinPlugin[] = [
+    {
+      group: 'plugboard.notifiers',
+      name: 'log',
+      packageName: '@plugboard/relay',
+      packageVersion: RELAY_VERSION,
+      load: () => LogNotifier,
+    },
+  ];
+  try {
+    // Bundled as a dependency of the relay, so it is there without the
+    // operator declaring it; still loaded lazily.
+    const pkg = require('@plugboard/notifier-webhook/package.json') as { version: string };
+    list.push({
+      group: 'plugboard.notifiers',
+      name: 'webhook',
+      packageName: '@plugboard/notifier-webhook',
+      packageVersion: pkg.version,
+      load: () =>
+        (require('@plugboard/notifier-webhook') as { WebhookNotifier: unknown }).WebhookNotifier,
+    });
+  } catch {
+    // Not installed (a trimmed image): discovery may still find it.
+  }
+  return list;
+}
+
+export function createRegistry(
+  loaded: LoadedConfig,
+  appRoot: string,
+  logger?: Logger,
+): PluginRegistry {
+  const p = loaded.config.plugins;
+  return new PluginRegistry({
+    appRoot,
+    packages: p.packages,
+    ...(p.include ? { include: p.include } : {}),
+    exclude: p.exclude,
+    strict: p.strict,
+    builtins: builtinPlugins(),
+    ...(logger ? { logger } : {}),
+  });
+}
+
+interface ResolvedInstances {
+  instances: DispatchInstance[];
+  /** Routed instances whose plugin failed to load: their jobs wait in the queue. */
+  broken: Array<{ instanceId: string; plugin: string; error: string }>;
+}
+
+/**
+ * Check every route instance against its plugin: the plugin exists, the
+ * config satisfies its fields. Errors name the route, instance and field.
+ */
+export async function resolveInstances(
+  loaded: LoadedConfig,
+  registry: PluginRegistry,
+): Promise<ResolvedInstances> {
+  const { config } = loaded;
+  const out: ResolvedInstances = { instances: [], broken: [] };
+  const problems: string[] = [];
+  const known = new Map(registry.list().map((d) => [d.name, d]));
+  for (const [i, route] of config.routes.entries()) {
+    for (const [j, inst] of route.instances.entries()) {
+      const where = `routes[${i}] (${route.name}) instances[${j}] (${inst.name ?? inst.plugin})`;
+      const instanceId = instanceIdOf(route, inst);
+      const found = known.get(inst.plugin);
+      if (!found || found.status === 'excluded') {
+        throw new ConfigError(
+          'PB_CONFIG_PLUGIN_UNKNOWN',
+          `${where}: no plugin "${inst.plugin}"${found ? ' (excluded by plugins.include/exclude)' : ''}; ` +
+            `known: ${[...known.keys()].join(', ') || 'none'}. Install the package and declare it in the app's dependencies or plugins.packages.`,
+          { path: `routes[${i}].instances[${j}].plugin`, value: inst.plugin },
+        );
+      }
+      let plugin: NotificationPlugin;
+      try {
+        plugin = await registry.getNotifier(inst.plugin);
+      } catch (err) {
+        if (config.plugins.strict) throw err;
+        out.broken.push({ instanceId, plugin: inst.plugin, error: (err as Error).message });
+        continue;
+      }
+      const fields = plugin.configFields();
+      const { config: values, problems: fieldProblems } = validatePluginConfig(fields, inst.config);
+      for (const p of fieldProblems) problems.push(`${where}: config.${p.field} ${p.problem}`);
+      if (fieldProblems.length === 0) {
+        for (const f of fields) {
+          const v = values[f.name];
+          if (f.type === 'secret' && typeof v === 'string' && v.length > 0) loaded.secrets.add(v);
+        }
+        const extra = (await plugin.validateConfig(values)) ?? [];
+        for (const m of extra) problems.push(`${where}: ${m}`);
+      }
+      out.instances.push({
+        instanceId,
+        routeName: route.name,
+        plugin,
+        config: values,
+        concurrency: inst.concurrency ?? config.dispatch.concurrency,
+        timeoutMs: inst.timeoutMs ?? config.dispatch.timeoutMs,
+        maxAttempts: inst.maxAttempts ?? config.dispatch.maxAttempts,
+      });
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(
+      'PB_CONFIG_FIELD_INVALID',
+      `invalid plugin configuration:\n  ${problems.join('\n  ')}`,
+    );
+  }
+  return out;
+}
+
+/** One running relay: store, dispatcher, HTTP server. */
+export class Relay {
+  readonly logger: Logger;
+  readonly store: Store;
+  readonly registry: PluginRegistry;
+  readonly dispatcher: Dispatcher;
+  readonly metrics: RelayMetrics;
+  readonly app: ReturnType<typeof createApp>;
+  private server: Server | undefined;
+  private closing: Promise<void> | undefined;
+  private purgeTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly loaded: LoadedConfig,
+    parts: {
+      logger: Logger;
+      store: Store;
+      registry: PluginRegistry;
+      resolved: ResolvedInstances;
+      monitor: SelfMonitor;
+    },
+  ) {
+    this.logger = parts.logger;
+    this.store = parts.store;
+    this.registry = parts.registry;
+    this.metrics = new RelayMetrics(parts.store);
+    const monitor = parts.monitor;
+    this.monitor = monitor;
+    this.dispatcher = new Dispatcher({
+      store: parts.store,
+      instances: parts.resolved.instances,
+      logger: parts.logger,
+      metrics: this.metrics,
+      backoff: loaded.config.dispatch.backoff,
+      pollIntervalMs: loaded.config.dispatch.pollIntervalMs,
+      onUnexpectedError: (err, ctx) => monitor.capture(err, ctx),
+    });
+    this.dispatcher.on('error', (err) => {
+      parts.logger.error({ err }, 'dispatcher error');
+      monitor.capture(err, { component: 'dispatcher' });
+    });
+    const broken = parts.resolved.broken;
+    this.app = createApp({
+      config: loaded.config,
+      store: parts.store,
+      logger: parts.logger,
+      metrics: this.metrics,
+      onJobs: (ids) => {
+        for (const id of ids) this.dispatcher.wake(id);
+      },
+      ready: () => this.readiness(broken),
+      onUnexpectedError: (err, ctx) => monitor.capture(err, ctx),
+    });
+  }
+
+  private readonly monitor: SelfMonitor;
+
+  static async start(options: RelayOptions): Promise<Relay> {
+    const { loaded } = options;
+    const logger =
+      options.logger ?? createLogger({ level: loaded.config.log.level, secrets: loaded.secrets });
+    const monitor = initSelfMonitoring(loaded, logger);
+    const registry = createRegistry(loaded, options.appRoot ?? process.cwd(), logger);
+    registry.discover();
+    for (const p of options.plugins ?? []) registry.register(p);
+    const resolved = await resolveInstances(loaded, registry);
+    for (const b of resolved.broken) {
+      logger.error(b, 'plugin failed to load; its deliveries wait in the queue until it is fixed');
+    }
+    const store =
+      options.store ??
+      new SqliteStore({
+        dataDir: loaded.config.dataDir,
+        synchronous: loaded.config.store.synchronous,
+      });
+    // One process owns an SQLite data directory, so every running lease left
+    // in it belongs to a process that died: its jobs run again.
+    const recovered = await store.releaseLeases({});
+    const relay = new Relay(loaded, { logger, store, registry, resolved, monitor });
+    relay.dispatcher.start();
+    relay.purgeTimer = setInterval(() => {
+      void (store as { purge?: () => Promise<void> }).purge?.().catch(() => undefined);
+    }, 60_000);
+    relay.purgeTimer.unref();
+    if (options.listen !== false) await relay.listen();
+    logger.info(
+      {
+        version: RELAY_VERSION,
+        sdk: SDK_VERSION,
+        node: process.version,
+        store: options.store ? 'custom' : `sqlite:${loaded.config.dataDir}`,
+        listen: relay.address ? `${relay.address.address}:${relay.address.port}` : null,
+        config: loaded.file ?? null,
+        routes: loaded.config.routes.map((r) => r.name),
+        plugins: registry
+          .list()
+          .map((d: DiscoveredPlugin) => `${d.name}@${d.packageVersion}:${d.status}`),
+        recovered,
+      },
+      'plugboard relay started',
+    );
+    return relay;
+  }
+
+  address: AddressInfo | undefined;
+
+  private listen(): Promise<void> {
+    const { host, port } = this.loaded.listen;
+    const server = createServer(this.app);
+    // Sentry waits 1 s; keep-alive lets it reuse connections.
+    server.keepAliveTimeout = 65_000;
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        this.address = server.address() as AddressInfo;
+        resolve();
+      });
+    });
+  }
+
+  private async readiness(broken: ResolvedInstances['broken']): Promise<ReadyReport> {
+    const checks: ReadyReport['checks'] = {};
+    try {
+      await this.store.checkWritable();
+      checks.store = { ok: true };
+    } catch (err) {
+      checks.store = { ok: false, detail: (err as Error).message };
+    }
+    checks.plugins =
+      broken.length === 0
+        ? { ok: true }
+        : {
+            ok: false,
+            detail: broken
+              .map((b) => `${b.instanceId}: plugin ${b.plugin} failed: ${b.error}`)
+              .join('; '),
+          };
+    checks.shutdown = this.closing ? { ok: false, detail: 'shutting down' } : { ok: true };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  /**
+   * Stop accepting, let in-flight deliveries finish within the grace period,
+   * release the rest for the next start, close the store. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const errors: unknown[] = [];
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
+    const server = this.server;
+    const serverClosed = server
+      ? new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        })
+      : Promise.resolve();
+    try {
+      await this.dispatcher.close(this.loaded.config.dispatch.shutdownGraceMs);
+    } catch (err) {
+      errors.push(err);
+    }
+    server?.closeAllConnections();
+    await serverClosed;
+    try {
+      await this.store.close();
+    } catch (err) {
+      errors.push(err);
+    }
+    await this.monitor.close();
+    for (const err of errors) this.logger.error({ err }, 'error during shutdown');
+    this.logger.info('plugboard relay stopped');
+    this.logger.flush?.();
+  }
+}

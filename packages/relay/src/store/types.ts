@@ -1,0 +1,163 @@
+import type { SerializedError } from '@plugboard/sdk';
+
+/**
+ * The relay's durable state behind two small interfaces: `Store` (webhooks,
+ * jobs, attempts) and the plugin key-value space. Async-only so a networked
+ * backend (PostgreSQL) can implement the same contract.
+ */
+
+export type WebhookStatus = 'accepted' | 'ignored' | 'duplicate' | 'unsupported';
+export type WebhookSource = 'sentry' | 'legacy';
+
+export interface IncomingWebhook {
+  source: WebhookSource;
+  resource: string;
+  action: string;
+  /** Sentry's Request-ID header (changes on every redelivery). */
+  requestId?: string;
+  /** Content identity; see Notification.dedupKey. Empty for unsupported payloads. */
+  dedupKey: string;
+  /** The exact bytes received. */
+  body: Buffer;
+  receivedAt: number;
+  /** Why the webhook is ignored/unsupported, when it is. */
+  detail?: string;
+}
+
+export interface NewJob {
+  routeName: string;
+  instanceId: string;
+  pluginSlug: string;
+  maxAttempts: number;
+}
+
+export interface IngestRequest {
+  webhook: IncomingWebhook;
+  /** One per matching plugin instance; empty → the webhook is recorded as ignored. */
+  jobs: NewJob[];
+  /** Unsupported payloads are recorded but never de-duplicated or dispatched. */
+  unsupported?: boolean;
+  /** How long a dedupKey suppresses redeliveries. */
+  dedupWindowMs: number;
+}
+
+export interface IngestResult {
+  webhookId: string;
+  status: WebhookStatus;
+  jobIds: string[];
+  /** For duplicates: the webhook that was first accepted with this content. */
+  duplicateOf?: string;
+}
+
+export type JobState = 'pending' | 'running' | 'succeeded' | 'failed' | 'dead' | 'skipped';
+export const JOB_STATES: readonly JobState[] = [
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'dead',
+  'skipped',
+];
+
+export interface JobRecord {
+  id: string;
+  webhookId: string;
+  routeName: string;
+  instanceId: string;
+  pluginSlug: string;
+  state: JobState;
+  attempts: number;
+  maxAttempts: number;
+  runAt: number;
+  /** Stable across retries of this delivery; handed to the notifier. */
+  idempotencyKey: string;
+  createdAt: number;
+  updatedAt: number;
+  lastError?: SerializedError;
+}
+
+/** A job handed to a worker, with what it needs to run. */
+export interface LeasedJob extends JobRecord {
+  resource: string;
+  action: string;
+  source: WebhookSource;
+  body: Buffer;
+  leaseOwner: string;
+  leaseUntil: number;
+}
+
+export type AttemptOutcome = 'succeeded' | 'failed' | 'skipped';
+
+export interface AttemptInput {
+  /** The attempt number (1-based). */
+  attempt: number;
+  startedAt: number;
+  finishedAt: number;
+  outcome: AttemptOutcome;
+  error?: SerializedError;
+}
+
+export interface AttemptRecord extends AttemptInput {
+  id: number;
+  jobId: string;
+  durationMs: number;
+}
+
+export interface WebhookRecord {
+  id: string;
+  source: WebhookSource;
+  resource: string;
+  action: string;
+  requestId?: string;
+  dedupKey: string;
+  status: WebhookStatus;
+  receivedAt: number;
+  detail?: string;
+  duplicateOf?: string;
+}
+
+export interface JobFilter {
+  state?: JobState;
+  instanceId?: string;
+  limit?: number;
+}
+
+export interface Store {
+  /** Atomically: de-duplicate, record the webhook, create its jobs. */
+  ingest(request: IngestRequest): Promise<IngestResult>;
+  /**
+   * Take up to `limit` due pending jobs of one instance for `leaseMs`.
+   * Cost must not grow with the backlog (indexed, bounded).
+   */
+  lease(instanceId: string, limit: number, owner: string, leaseMs: number): Promise<LeasedJob[]>;
+  /** Record a finished attempt and settle the job: succeeded/skipped, retry at `retryAt`, or dead. */
+  settle(
+    job: LeasedJob,
+    attempt: AttemptInput,
+    next: { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number },
+  ): Promise<void>;
+  /** Running jobs whose lease expired (or all of `owner`'s) go back to pending. */
+  releaseLeases(options: { owner?: string; expiredOnly?: boolean }): Promise<number>;
+  /** Earliest runAt of a pending job of this instance, if any. */
+  nextRunAt(instanceId: string): Promise<number | undefined>;
+  getWebhook(id: string): Promise<(WebhookRecord & { body: Buffer }) | undefined>;
+  listJobs(filter?: JobFilter): Promise<JobRecord[]>;
+  listAttempts(jobId: string): Promise<AttemptRecord[]>;
+  countJobsByState(): Promise<Record<JobState, number>>;
+  /** Plugin key-value space (namespaced by the caller). */
+  kvGet(namespace: string, key: string): Promise<unknown>;
+  kvSet(namespace: string, key: string, value: unknown, ttlSeconds?: number): Promise<void>;
+  kvSetIfAbsent(
+    namespace: string,
+    key: string,
+    value: unknown,
+    ttlSeconds?: number,
+  ): Promise<boolean>;
+  kvDelete(namespace: string, key: string): Promise<void>;
+  /** Count one hit in the fixed window containing now; returns the count. */
+  rateHit(key: string, windowSeconds: number): Promise<number>;
+  /** Throws a StoreError when the store cannot take writes. */
+  checkWritable(): Promise<void>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
