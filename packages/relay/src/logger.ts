@@ -30,6 +30,19 @@ export function scrub(value: unknown, secrets: ReadonlySet<string>, depth = 0): 
     return out;
   }
   if (Array.isArray(value)) return value.map((v) => scrub(v, secrets, depth + 1));
+  if (value instanceof Error) {
+    // Errors keep their (non-enumerable) message and stack, scrubbed.
+    const e = value as Error & { code?: unknown; cause?: unknown };
+    const out: Record<string, unknown> = {
+      type: e.name,
+      message: scrub(e.message, secrets),
+      stack: scrub(e.stack, secrets),
+    };
+    if (e.code !== undefined) out.code = e.code;
+    if (e.cause !== undefined) out.cause = scrub(e.cause, secrets, depth + 1);
+    for (const [k, v] of Object.entries(e)) out[k] = scrub(v, secrets, depth + 1);
+    return out;
+  }
   if (value && typeof value === 'object' && !(value instanceof Buffer)) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = scrub(v, secrets, depth + 1);

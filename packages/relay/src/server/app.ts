@@ -47,6 +47,20 @@ function header(req: Request, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * `installation.*` bodies carry a one-time OAuth grant `code` that, with the
+ * client secret, buys an API token. The signature is checked on the original
+ * bytes; what is stored is the body without it.
+ */
+function withoutGrantCode(resource: string, json: unknown, body: Buffer): Buffer {
+  if (resource !== 'installation') return body;
+  const inst = (json as { data?: { installation?: Record<string, unknown> } } | null)?.data
+    ?.installation;
+  if (!inst || typeof inst !== 'object' || !('code' in inst)) return body;
+  delete inst.code;
+  return Buffer.from(JSON.stringify(json));
+}
+
 /** The express application: webhook endpoints, health, readiness, metrics. */
 export function createApp(deps: AppDeps): express.Express {
   const { config, store, logger, metrics } = deps;
@@ -178,7 +192,15 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     const parsed = parseSentryWebhook({ resource, body: json });
-    await accept(res, 'sentry', resource, header(req, 'request-id'), body, parsed, started);
+    await accept(
+      res,
+      'sentry',
+      resource,
+      header(req, 'request-id'),
+      withoutGrantCode(resource, json, body),
+      parsed,
+      started,
+    );
   });
 
   app.post('/hooks/sentry/legacy', rawBody, async (req: Request, res: Response) => {
