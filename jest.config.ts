@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from 'jest';
 
 /**
@@ -10,7 +12,10 @@ const esmOnly = ['openid-client', 'oidc-provider', 'jose', 'oauth4webapi'];
 
 const config: Config = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/packages', '<rootDir>/examples'],
+  // examples/ holds test suites only once an example ships some.
+  roots: ['packages', 'examples']
+    .filter((d) => existsSync(join(__dirname, d)))
+    .map((d) => `<rootDir>/${d}`),
   testMatch: ['**/test/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   transform: {

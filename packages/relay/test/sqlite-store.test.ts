@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -186,6 +187,25 @@ describe('SqliteStore', () => {
     expect(store.close()).toBe(a);
     await a;
     await expect(store.ingest(request())).rejects.toMatchObject({ code: 'PB_STORE_CLOSED' });
+  });
+
+  it("refuses a data directory another live relay holds, and takes over a dead one's", async () => {
+    await store.close();
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
+    try {
+      writeFileSync(join(dir, 'relay.lock'), String(other.pid));
+      expect(() => new SqliteStore({ dataDir: dir })).toThrow(
+        /in use by another relay \(pid \d+\)/,
+      );
+    } finally {
+      other.kill('SIGKILL');
+    }
+    await new Promise((r) => other.once('exit', r));
+    const taken = new SqliteStore({ dataDir: dir });
+    expect(readFileSync(join(dir, 'relay.lock'), 'utf8')).toBe(String(process.pid));
+    await taken.close();
+    expect(existsSync(join(dir, 'relay.lock'))).toBe(false);
+    store = new SqliteStore({ dataDir: dir });
   });
 
   it('reports an unusable data directory with PB_STORE_UNAVAILABLE', () => {

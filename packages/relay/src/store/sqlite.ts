@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError, type SerializedError } from '@plugboard/sdk';
@@ -33,6 +33,49 @@ export interface SqliteStoreOptions {
 }
 
 const SCHEMA_VERSION = 1;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One relay process per SQLite data directory: at start-up the relay hands
+ * every running lease back to the queue, which is only right when no other
+ * process is delivering from the same file. A lock left by a dead process
+ * (kill -9, or a container restarted with the same pid) is taken over.
+ */
+function acquireLock(dataDir: string): string {
+  const lock = join(dataDir, 'relay.lock');
+  for (let i = 0; i < 2; i++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return lock;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new StoreError(
+          'PB_STORE_UNAVAILABLE',
+          `cannot write to data directory ${dataDir}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      const pid = Number(readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+        throw new StoreError(
+          'PB_STORE_UNAVAILABLE',
+          `data directory ${dataDir} is in use by another relay (pid ${pid}); ` +
+            'several replicas need PostgreSQL, not a shared SQLite file',
+        );
+      }
+      rmSync(lock, { force: true });
+    }
+  }
+  throw new StoreError('PB_STORE_UNAVAILABLE', `cannot lock data directory ${dataDir}`);
+}
 
 // Version 1 of the schema. Later versions are appended as new steps, never
 // edited, so an existing data directory upgrades in place.
@@ -152,6 +195,7 @@ export class SqliteStore implements Store {
   private readonly now: () => number;
   private closed: Promise<void> | undefined;
   private readonly stmts;
+  private readonly lockFile: string | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.now = options.now ?? Date.now;
@@ -167,6 +211,7 @@ export class SqliteStore implements Store {
         );
       }
       file = join(options.dataDir, 'plugboard.db');
+      this.lockFile = acquireLock(options.dataDir);
     }
     try {
       this.db = new Database(file);
@@ -572,7 +617,11 @@ export class SqliteStore implements Store {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = Promise.resolve().then(() => {
-        if (this.db.open) this.db.close();
+        try {
+          if (this.db.open) this.db.close();
+        } finally {
+          if (this.lockFile) rmSync(this.lockFile, { force: true });
+        }
       });
     }
     return this.closed;
