@@ -80,6 +80,9 @@ program
       );
       registry.discover();
       const list = await registry.loadAll();
+      // Failed plugins make the exit code 1 in both formats, so scripts
+      // reading --json learn about them without parsing the list.
+      if (list.some((d) => d.status === 'failed')) process.exitCode = 1;
       if (opts.json) {
         process.stdout.write(JSON.stringify(list, null, 2) + '\n');
         return;
@@ -89,7 +92,13 @@ program
         d.group,
         `${d.packageName}@${d.packageVersion}`,
         d.status,
-        d.error ? `${d.error.code}: ${d.error.chain.split('\n').join(' | ')}` : '',
+        // The chain starts with `[CODE] `; the code is already shown first.
+        d.error
+          ? `${d.error.code}: ${d.error.chain
+              .replace(/^\[[A-Z_]+\] /, '')
+              .split('\n')
+              .join(' | ')}`
+          : '',
       ]);
       const header = ['NAME', 'GROUP', 'PACKAGE', 'STATUS', 'ERROR'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -101,7 +110,6 @@ program
             .trimEnd() + '\n',
         );
       }
-      if (list.some((d) => d.status === 'failed')) process.exitCode = 1;
     } catch (err) {
       fail(err);
     }
@@ -122,11 +130,19 @@ program
           `plugboard: ${b.instanceId}: plugin ${b.plugin} failed to load: ${b.error}\n`,
         );
       }
-      process.stdout.write(
-        `config OK${loaded.file ? ` (${loaded.file})` : ''}: listen ${loaded.listen.host}:${loaded.listen.port}, ` +
-          `${loaded.config.routes.length} route(s), ${resolved.instances.length} instance(s)\n`,
-      );
-      if (resolved.broken.length > 0) process.exitCode = 1;
+      const where = loaded.file ? ` (${loaded.file})` : '';
+      const summary =
+        `listen ${loaded.listen.host}:${loaded.listen.port}, ${loaded.config.routes.length} route(s), ` +
+        `${resolved.instances.length + resolved.broken.length} instance(s)`;
+      if (resolved.broken.length > 0) {
+        // Not "config OK": those instances' deliveries would wait in the queue.
+        process.stdout.write(
+          `config NOT OK${where}: ${summary}; ${resolved.broken.length} cannot deliver until its plugin loads\n`,
+        );
+        process.exitCode = 1;
+      } else {
+        process.stdout.write(`config OK${where}: ${summary}\n`);
+      }
     } catch (err) {
       fail(err);
     }

@@ -97,7 +97,14 @@ export async function resolveInstances(
   const { config } = loaded;
   const out: ResolvedInstances = { instances: [], broken: [] };
   const problems: string[] = [];
-  const known = new Map(registry.list().map((d) => [d.name, d]));
+  // Only notifier entry points: SSO providers and package-level failures
+  // (a package that could not be read has no slug) are not route targets.
+  const known = new Map(
+    registry
+      .list()
+      .filter((d) => d.group === 'plugboard.notifiers' && d.scope !== 'package')
+      .map((d) => [d.name, d]),
+  );
   for (const [i, route] of config.routes.entries()) {
     for (const [j, inst] of route.instances.entries()) {
       const where = `routes[${i}] (${route.name}) instances[${j}] (${inst.name ?? inst.plugin})`;

@@ -61,7 +61,12 @@ export function parseListen(value: string, source: string): ListenAddress {
   const fail = (expected: string, hint?: string): never => {
     throw new ConfigError(
       'PB_CONFIG_INVALID',
-      `Invalid ${source}=${JSON.stringify(value)}: expected ${expected}` +
+      // An environment variable is named as such; anything else is the
+      // `listen` setting, with the file it came from.
+      (/^[A-Z][A-Z0-9_]*$/.test(source)
+        ? `Invalid ${source}=${JSON.stringify(value)}`
+        : `Invalid listen=${JSON.stringify(value)} (from ${source})`) +
+        `: expected ${expected}` +
         (hint ? `. Hint: ${hint}` : ''),
       { source, path: 'listen', value, expected, ...(hint ? { hint } : {}) },
     );
@@ -72,7 +77,7 @@ export function parseListen(value: string, source: string): ListenAddress {
     fail(
       expected,
       'this looks like a Kubernetes service link variable (<SERVICE>_PORT=tcp://ip:port), ' +
-        "injected because a Service shares the relay's name; set PLUGBOARD_LISTEN to a port " +
+        "injected because a Service shares the relay's name; set PLUGBOARD_LISTEN (or listen) to a port " +
         'such as 0.0.0.0:8080, and set enableServiceLinks: false in the pod spec',
     );
   }
@@ -236,7 +241,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const path = formatPath(issue.path);
-      const origin = origins[path] ?? origins[String(issue.path[0])] ?? fileArg ?? 'defaults';
+      const origin = origins[path] ?? fileArg ?? 'defaults';
       const value = getPath(raw, issue.path);
       const shown =
         value === undefined
@@ -256,14 +261,11 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
         path: formatPath(first.path),
         source: origins[formatPath(first.path)] ?? fileArg ?? 'defaults',
       },
-      { cause: result.error },
+      // No `cause`: the message already lists every issue, one per line.
     );
   }
   const config = result.data;
-  const listen = parseListen(
-    config.listen,
-    origins.listen ?? (file ? `listen in ${fileArg}` : 'listen (default)'),
-  );
+  const listen = parseListen(config.listen, origins.listen ?? 'the default');
   config.dataDir = resolve(cwd, config.dataDir);
 
   const names = new Set<string>();

@@ -42,9 +42,9 @@ export const routeSchema = z
 
 export const backoffSchema = z
   .object({
-    initialMs: z.number().int().min(0).default(1000),
-    factor: z.number().min(1).default(2),
-    maxMs: z.number().int().min(0).default(300_000),
+    initialMs: z.number().int().min(0).default(5000),
+    factor: z.number().min(1).default(3),
+    maxMs: z.number().int().min(0).default(3_600_000),
   })
   .strict();
 
@@ -88,8 +88,11 @@ export const configSchema = z
       .object({
         concurrency: z.number().int().min(1).max(256).default(4),
         timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-        maxAttempts: z.number().int().min(1).max(100).default(8),
-        backoff: backoffSchema.default({ initialMs: 1000, factor: 2, maxMs: 300_000 }),
+        // With the backoff below, 12 attempts span about six and a half hours
+        // (5 s, 15 s, 45 s, ... capped at 1 h): a target down for an afternoon
+        // still gets its alerts; later than that they are noise.
+        maxAttempts: z.number().int().min(1).max(100).default(12),
+        backoff: backoffSchema.default({ initialMs: 5000, factor: 3, maxMs: 3_600_000 }),
         pollIntervalMs: z.number().int().min(10).max(60_000).default(1000),
         shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
       })
@@ -97,8 +100,8 @@ export const configSchema = z
       .default({
         concurrency: 4,
         timeoutMs: 10_000,
-        maxAttempts: 8,
-        backoff: { initialMs: 1000, factor: 2, maxMs: 300_000 },
+        maxAttempts: 12,
+        backoff: { initialMs: 5000, factor: 3, maxMs: 3_600_000 },
         pollIntervalMs: 1000,
         shutdownGraceMs: 10_000,
       }),

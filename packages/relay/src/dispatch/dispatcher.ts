@@ -118,7 +118,16 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 
   start(): void {
-    this.poller = setInterval(() => this.wakeAll(), this.o.pollIntervalMs);
+    let ticks = 0;
+    const every = Math.max(1, Math.round(30_000 / this.o.pollIntervalMs));
+    this.poller = setInterval(() => {
+      // A job whose result could not be stored stays leased; once its lease
+      // expires it goes back to the queue and runs again.
+      if (++ticks % every === 0) {
+        this.o.store.releaseLeases({ expiredOnly: true }).catch((err) => this.emit('error', err));
+      }
+      this.wakeAll();
+    }, this.o.pollIntervalMs);
     this.poller.unref();
     this.wakeAll();
   }
@@ -218,16 +227,17 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         store: pluginStore(this.o.store, def.plugin.slug),
         rateLimiter: storeRateLimiter(this.o.store),
       };
-      const should = await this.withTimeout(
-        def.plugin.shouldNotify(parsed.notification, ctx),
+      // One timeout covers the whole attempt, shouldNotify included.
+      const notified = await this.withTimeout(
+        (async () => {
+          if (!(await def.plugin.shouldNotify(parsed.notification, ctx))) return false;
+          await def.plugin.notify(parsed.notification, ctx);
+          return true;
+        })(),
         def,
         controller,
       );
-      if (!should) {
-        outcome = 'skipped';
-      } else {
-        await this.withTimeout(def.plugin.notify(parsed.notification, ctx), def, controller);
-      }
+      if (!notified) outcome = 'skipped';
     } catch (err) {
       error = serializeError(err);
       const ownCode = (err as { code?: unknown } | null)?.code;
@@ -335,7 +345,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       await all();
     }
     try {
-      const released = await this.o.store.releaseLeases({ owner: this.owner });
+      const released = await this.o.store.releaseLeases({ owner: this.owner, uncount: true });
       if (released > 0)
         this.o.logger.info({ released }, 'released unfinished deliveries for the next start');
     } catch (err) {

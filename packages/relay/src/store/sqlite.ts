@@ -269,7 +269,8 @@ export class SqliteStore implements Store {
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'running'",
       ),
       releaseOwner: db.prepare(
-        "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'running' AND lease_owner = ?",
+        "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ?, " +
+          "attempts = CASE WHEN ? AND attempts > 0 THEN attempts - 1 ELSE attempts END WHERE state = 'running' AND lease_owner = ?",
       ),
       releaseExpired: db.prepare(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'running' AND lease_until <= ?",
@@ -465,14 +466,18 @@ export class SqliteStore implements Store {
     );
   }
 
-  releaseLeases(options: { owner?: string; expiredOnly?: boolean }): Promise<number> {
+  releaseLeases(options: {
+    owner?: string;
+    expiredOnly?: boolean;
+    uncount?: boolean;
+  }): Promise<number> {
     return this.guard('releaseLeases', () =>
       this.db.transaction(() => {
         const now = this.now();
         const info = options.expiredOnly
           ? this.stmts.releaseExpired.run(now, now)
           : options.owner
-            ? this.stmts.releaseOwner.run(now, options.owner)
+            ? this.stmts.releaseOwner.run(now, options.uncount ? 1 : 0, options.owner)
             : this.stmts.releaseAll.run(now);
         if (info.changes > 0) {
           this.stmts.countAdd.run('running', -info.changes);

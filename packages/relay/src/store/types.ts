@@ -136,8 +136,17 @@ export interface Store {
     attempt: AttemptInput,
     next: { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number },
   ): Promise<void>;
-  /** Running jobs whose lease expired (or all of `owner`'s) go back to pending. */
-  releaseLeases(options: { owner?: string; expiredOnly?: boolean }): Promise<number>;
+  /**
+   * Running jobs whose lease expired (or all of `owner`'s, or all) go back to
+   * pending. `uncount`: the attempt was cut short on purpose (shutdown) and
+   * does not count against maxAttempts; after a crash it does, so a job that
+   * kills the process cannot run forever.
+   */
+  releaseLeases(options: {
+    owner?: string;
+    expiredOnly?: boolean;
+    uncount?: boolean;
+  }): Promise<number>;
   /** Earliest runAt of a pending job of this instance, if any. */
   nextRunAt(instanceId: string): Promise<number | undefined>;
   getWebhook(id: string): Promise<(WebhookRecord & { body: Buffer }) | undefined>;
