@@ -1,6 +1,18 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from './store/types';
 
+const KNOWN_RESOURCES = new Set([
+  'issue',
+  'event_alert',
+  'error',
+  'metric_alert',
+  'comment',
+  'installation',
+  'seer',
+  'legacy_webhook',
+  'unknown',
+]);
+
 /** Prometheus metrics of one relay; a private registry so tests can run several. */
 export class RelayMetrics {
   readonly registry = new Registry();
@@ -29,6 +41,24 @@ export class RelayMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [this.registry],
   });
+
+  private readonly webhookChildren = new Map<string, { inc(): void }>();
+
+  /**
+   * Count one webhook. The resource comes from a request header, so only
+   * known values become label values: anything else is `other`, and a
+   * stranger cannot grow the metrics without bound.
+   */
+  countWebhook(resource: string, outcome: string): void {
+    const r = KNOWN_RESOURCES.has(resource) ? resource : 'other';
+    const key = `${r}|${outcome}`;
+    let child = this.webhookChildren.get(key);
+    if (!child) {
+      child = this.webhooks.labels(r, outcome);
+      this.webhookChildren.set(key, child);
+    }
+    child.inc();
+  }
 
   constructor(store: Store) {
     collectDefaultMetrics({ register: this.registry, prefix: 'plugboard_' });

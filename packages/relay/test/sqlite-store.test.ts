@@ -148,18 +148,52 @@ describe('SqliteStore', () => {
     await reopened.close();
   });
 
+  it('marks a job dead when a crash cut short its last allowed attempt', async () => {
+    await store.ingest({
+      ...request(),
+      jobs: [{ routeName: 'r', instanceId: 'r/a', pluginSlug: 'log', maxAttempts: 1 }],
+    });
+    await store.lease('r/a', 1, 'w1', 60_000);
+    await store.close();
+    const reopened = new SqliteStore({ dataDir: dir, now: () => now });
+    expect(await reopened.releaseLeases({})).toBe(0);
+    expect(await reopened.countJobsByState()).toMatchObject({ pending: 0, running: 0, dead: 1 });
+    const [job] = await reopened.listJobs();
+    expect(job?.lastError?.message).toMatch(/stopped during the last allowed attempt/);
+    await reopened.close();
+  });
+
+  it('hands leases back after a graceful stop without counting the attempt', async () => {
+    await store.ingest(request());
+    await store.lease('r/a', 1, 'w1', 60_000);
+    expect(await store.releaseLeases({ owner: 'w1', uncount: true })).toBe(1);
+    const [again] = await store.lease('r/a', 1, 'w1', 60_000);
+    expect(again?.attempts).toBe(1);
+  });
+
+  it('commits webhooks handed over in the same turn together, each with its own answer', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.ingest(request({ dedupKey: `k${i}` }))),
+    );
+    expect(new Set(results.map((r) => r.webhookId)).size).toBe(50);
+    expect(results.every((r) => r.status === 'accepted')).toBe(true);
+    expect((await store.countJobsByState()).pending).toBe(50);
+  });
+
   it('leases through the partial index, whatever the backlog', async () => {
     await store.close();
     const db = new Database(join(dir, 'plugboard.db'));
     const plan = db
       .prepare(
-        "EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE instance_id = ? AND state = 'pending' AND run_at <= ? ORDER BY run_at, id LIMIT ?",
+        'EXPLAIN QUERY PLAN SELECT j.*, w.resource, w.action, w.source, w.body FROM jobs j JOIN webhooks w ON w.id = j.webhook_id ' +
+          "WHERE j.instance_id = ? AND j.state = 'pending' AND j.run_at <= ? ORDER BY j.run_at, j.id LIMIT ?",
       )
       .all('r/a', now, 10) as Array<{ detail: string }>;
     db.close();
     const text = plan.map((p) => p.detail).join('\n');
     expect(text).toContain('USING INDEX jobs_pending');
-    expect(text).not.toMatch(/SCAN jobs(?! USING)/);
+    expect(text).toContain('SEARCH w USING INTEGER PRIMARY KEY');
+    expect(text).not.toMatch(/SCAN (jobs|j)\b/);
     expect(text).not.toContain('TEMP B-TREE');
   });
 

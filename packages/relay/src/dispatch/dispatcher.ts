@@ -8,6 +8,7 @@ import {
   type NotificationPlugin,
   type NotifyContext,
   type PluginConfig,
+  type PluginLogger,
   type SerializedError,
 } from '@plugboard/sdk';
 import type { Logger } from '../logger';
@@ -67,6 +68,13 @@ export function backoffDelay(attempt: number, o: BackoffOptions, random: () => n
 
 interface InstanceState {
   def: DispatchInstance;
+  /** Leased but not started yet; at most `prefetch` of them. */
+  buffer: LeasedJob[];
+  /** How many jobs one lease may take: a few rounds of the concurrency. */
+  prefetch: number;
+  /** Covers the attempt's timeout for every round the buffer may wait. */
+  leaseMs: number;
+  log: Logger;
   inFlight: number;
   filling: boolean;
   refill: boolean;
@@ -95,8 +103,16 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.owner = options.owner ?? `relay-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.random = options.random ?? Math.random;
     for (const def of options.instances) {
+      const prefetch = Math.min(64, def.concurrency * 4);
+      const rounds = Math.ceil(prefetch / def.concurrency);
       this.states.set(def.instanceId, {
         def,
+        buffer: [],
+        prefetch,
+        // The lease outlives every attempt that may run before and during
+        // this one, so a slow but live attempt is never taken over.
+        leaseMs: def.timeoutMs * (rounds + 2) + 5000,
+        log: options.logger.child({ instance: def.instanceId, plugin: def.plugin.slug }),
         inFlight: 0,
         filling: false,
         refill: false,
@@ -152,14 +168,26 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     try {
       do {
         state.refill = false;
-        const free = state.def.concurrency - state.inFlight;
-        if (free <= 0 || this.stopping) break;
-        // The lease outlives the attempt's timeout so a slow but live attempt
-        // is never taken over by a second worker.
-        const leaseMs = state.def.timeoutMs * 2 + 5000;
-        const jobs = await this.o.store.lease(state.def.instanceId, free, this.owner, leaseMs);
-        for (const job of jobs) this.track(this.run(state, job));
-        if (jobs.length === free) state.refill = true;
+        while (
+          state.inFlight < state.def.concurrency &&
+          state.buffer.length > 0 &&
+          !this.stopping
+        ) {
+          this.track(this.run(state, state.buffer.shift()!));
+        }
+        if (state.inFlight >= state.def.concurrency || this.stopping) break;
+        // Leasing a few rounds at once keeps the cost of a lease (one
+        // transaction) off each delivery when targets answer fast.
+        const jobs = await this.o.store.lease(
+          state.def.instanceId,
+          state.prefetch - state.buffer.length,
+          this.owner,
+          state.leaseMs,
+        );
+        if (jobs.length > 0) {
+          state.buffer.push(...jobs);
+          state.refill = true;
+        }
       } while (state.refill && !this.stopping);
       if (!this.stopping) await this.scheduleNext(state);
     } catch (err) {
@@ -194,12 +222,16 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const controller = new AbortController();
     state.controllers.add(controller);
     const startedAt = Date.now();
-    const log = this.o.logger.child({
-      instance: def.instanceId,
-      plugin: def.plugin.slug,
-      job: job.id,
-      attempt: job.attempts,
-    });
+    // The per-attempt logger is made on first use: most attempts log nothing.
+    let child: Logger | undefined;
+    const getLog = (): Logger =>
+      (child ??= state.log.child({ job: job.id, attempt: job.attempts }));
+    const log: PluginLogger = {
+      debug: (o, m) => getLog().debug(o, m),
+      info: (o, m) => getLog().info(o, m),
+      warn: (o, m) => getLog().warn(o, m),
+      error: (o, m) => getLog().error(o, m),
+    };
     let outcome: 'succeeded' | 'retry' | 'dead' | 'skipped' = 'succeeded';
     let error: SerializedError | undefined;
     try {
@@ -241,7 +273,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     } catch (err) {
       error = serializeError(err);
       const ownCode = (err as { code?: unknown } | null)?.code;
-      if (typeof ownCode !== 'string' || !ownCode.startsWith('PB_')) {
+      const byShutdown = this.stopping && controller.signal.aborted;
+      if (!byShutdown && (typeof ownCode !== 'string' || !ownCode.startsWith('PB_'))) {
         // Not a coded delivery error: a bug in the plugin. Still retried, and
         // reported so its author hears of it.
         this.o.onUnexpectedError?.(err, { instance: def.instanceId, plugin: def.plugin.slug });
@@ -275,7 +308,6 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       } else {
         await this.o.store.settle(job, attempt, { state: outcome });
         if (outcome === 'dead') log.error({ err: error }, 'delivery failed; giving up');
-        else log.debug({ outcome }, 'delivery settled');
       }
       this.o.metrics?.attempts.inc({ plugin: def.plugin.slug, instance: def.instanceId, outcome });
       this.o.metrics?.latency.observe(
@@ -340,7 +372,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (timer) clearTimeout(timer);
     if (timedOut) {
       for (const s of this.states.values()) {
-        for (const c of s.controllers) c.abort(new Error('relay shutting down'));
+        for (const c of s.controllers)
+          c.abort(new DeliveryError('PB_DELIVERY_FAILED', 'relay shutting down'));
       }
       await all();
     }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { StoreError, type SerializedError } from '@plugboard/sdk';
 import {
@@ -81,8 +82,9 @@ function acquireLock(dataDir: string): string {
 // edited, so an existing data directory upgrades in place.
 const MIGRATIONS: string[] = [
   `
+  -- Integer keys keep the b-trees append-only (random keys scatter writes).
   CREATE TABLE webhooks (
-    id TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     source TEXT NOT NULL,
     resource TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -91,18 +93,17 @@ const MIGRATIONS: string[] = [
     status TEXT NOT NULL,
     received_at INTEGER NOT NULL,
     detail TEXT,
-    duplicate_of TEXT,
+    duplicate_of INTEGER,
     body BLOB NOT NULL
   );
-  CREATE INDEX webhooks_received ON webhooks(received_at);
   CREATE TABLE dedup (
     key TEXT PRIMARY KEY,
-    webhook_id TEXT NOT NULL,
+    webhook_id INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
-  );
+  ) WITHOUT ROWID;
   CREATE TABLE jobs (
     id INTEGER PRIMARY KEY,
-    webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+    webhook_id INTEGER NOT NULL,
     route_name TEXT NOT NULL,
     instance_id TEXT NOT NULL,
     plugin_slug TEXT NOT NULL,
@@ -122,10 +123,6 @@ const MIGRATIONS: string[] = [
   CREATE INDEX jobs_pending ON jobs(instance_id, run_at, id) WHERE state = 'pending';
   CREATE INDEX jobs_running ON jobs(lease_until) WHERE state = 'running';
   CREATE INDEX jobs_webhook ON jobs(webhook_id);
-  CREATE TABLE job_counts (
-    state TEXT PRIMARY KEY,
-    n INTEGER NOT NULL
-  );
   CREATE TABLE attempts (
     id INTEGER PRIMARY KEY,
     job_id INTEGER NOT NULL,
@@ -142,19 +139,19 @@ const MIGRATIONS: string[] = [
     value TEXT NOT NULL,
     expires_at INTEGER,
     PRIMARY KEY (ns, key)
-  );
+  ) WITHOUT ROWID;
   CREATE TABLE rate (
     key TEXT NOT NULL,
     window_start INTEGER NOT NULL,
     n INTEGER NOT NULL,
     PRIMARY KEY (key, window_start)
-  );
+  ) WITHOUT ROWID;
   `,
 ];
 
 interface JobRow {
   id: number;
-  webhook_id: string;
+  webhook_id: number;
   route_name: string;
   instance_id: string;
   plugin_slug: string;
@@ -170,10 +167,17 @@ interface JobRow {
   last_error: string | null;
 }
 
+interface LeaseRow extends JobRow {
+  resource: string;
+  action: string;
+  source: WebhookSource;
+  body: Buffer;
+}
+
 function toJob(row: JobRow): JobRecord {
   const job: JobRecord = {
     id: String(row.id),
-    webhookId: row.webhook_id,
+    webhookId: String(row.webhook_id),
     routeName: row.route_name,
     instanceId: row.instance_id,
     pluginSlug: row.plugin_slug,
@@ -189,6 +193,58 @@ function toJob(row: JobRow): JobRecord {
   return job;
 }
 
+type SettleNext = { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number };
+
+interface Pending<I, O> {
+  input: I;
+  resolve: (value: O) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Collects the calls made in one event-loop turn and runs them in a single
+ * transaction (group commit): a commit costs the same for one row as for a
+ * hundred, and every caller still hears back only after its rows are
+ * committed.
+ */
+class Batcher<I, O> {
+  private queue: Pending<I, O>[] = [];
+  private scheduled = false;
+  constructor(private readonly run: (inputs: I[]) => O[]) {}
+
+  push(input: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    let results: O[];
+    try {
+      results = this.run(batch.map((p) => p.input));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+  }
+}
+
+const CRASH_ERROR: SerializedError = {
+  name: 'DeliveryError',
+  code: 'PB_DELIVERY_UNRECOVERABLE',
+  message: 'the relay stopped during the last allowed attempt of this delivery',
+  retryable: false,
+};
+
 /** The embedded store: one SQLite file in WAL mode. */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
@@ -196,6 +252,14 @@ export class SqliteStore implements Store {
   private closed: Promise<void> | undefined;
   private readonly stmts;
   private readonly lockFile: string | undefined;
+  /** Exact job counts by state, kept beside the data (one process owns the file). */
+  private readonly counts: Record<JobState, number>;
+  private readonly ingests: Batcher<IngestRequest, IngestResult>;
+  private readonly settles: Batcher<
+    { job: LeasedJob; attempt: AttemptInput; next: SettleNext },
+    void
+  >;
+  private checkpointer: Worker | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.now = options.now ?? Date.now;
@@ -219,8 +283,15 @@ export class SqliteStore implements Store {
       this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       this.db.pragma('busy_timeout = 5000');
       this.db.pragma('foreign_keys = OFF');
+      if (file !== ':memory:') {
+        // Checkpoints (copying the WAL into the database, with an fsync) run
+        // on a worker thread so no request waits for one; the automatic
+        // checkpoint stays as a backstop should the worker fall behind.
+        this.db.pragma('wal_autocheckpoint = 20000');
+      }
       this.migrate();
     } catch (err) {
+      if (this.lockFile) rmSync(this.lockFile, { force: true });
       throw new StoreError(
         'PB_STORE_UNAVAILABLE',
         `cannot open the SQLite store at ${file}: ${(err as Error).message}`,
@@ -229,7 +300,7 @@ export class SqliteStore implements Store {
     }
     const db = this.db;
     this.stmts = {
-      dedupGet: db.prepare<[string, number], { webhook_id: string }>(
+      dedupGet: db.prepare<[string, number], { webhook_id: number }>(
         'SELECT webhook_id FROM dedup WHERE key = ? AND expires_at > ?',
       ),
       dedupPut: db.prepare(
@@ -238,32 +309,36 @@ export class SqliteStore implements Store {
       ),
       dedupPurge: db.prepare('DELETE FROM dedup WHERE expires_at <= ?'),
       webhookInsert: db.prepare(
-        'INSERT INTO webhooks (id, source, resource, action, request_id, dedup_key, status, received_at, detail, duplicate_of, body) ' +
-          'VALUES (@id, @source, @resource, @action, @requestId, @dedupKey, @status, @receivedAt, @detail, @duplicateOf, @body)',
+        'INSERT INTO webhooks (source, resource, action, request_id, dedup_key, status, received_at, detail, duplicate_of, body) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       jobInsert: db.prepare(
         'INSERT INTO jobs (webhook_id, route_name, instance_id, plugin_slug, state, max_attempts, run_at, idempotency_key, created_at, updated_at) ' +
           "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
       ),
-      countAdd: db.prepare(
-        'INSERT INTO job_counts (state, n) VALUES (?, ?) ON CONFLICT(state) DO UPDATE SET n = n + excluded.n',
-      ),
-      leaseSelect: db.prepare<[string, number, number], JobRow>(
-        "SELECT * FROM jobs WHERE instance_id = ? AND state = 'pending' AND run_at <= ? ORDER BY run_at, id LIMIT ?",
+      leaseSelect: db.prepare<[string, number, number], LeaseRow>(
+        'SELECT j.*, w.resource, w.action, w.source, w.body FROM jobs j JOIN webhooks w ON w.id = j.webhook_id ' +
+          "WHERE j.instance_id = ? AND j.state = 'pending' AND j.run_at <= ? ORDER BY j.run_at, j.id LIMIT ?",
       ),
       leaseUpdate: db.prepare(
         "UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? WHERE id = ? AND state = 'pending'",
       ),
-      webhookBody: db.prepare<
-        [string],
-        { resource: string; action: string; source: WebhookSource; body: Buffer }
-      >('SELECT resource, action, source, body FROM webhooks WHERE id = ?'),
       settle: db.prepare(
         'UPDATE jobs SET state = ?, run_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, last_error = ? ' +
           "WHERE id = ? AND state = 'running' AND lease_owner = ?",
       ),
       attemptInsert: db.prepare(
         'INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      // A job whose last allowed attempt was cut short by a crash is dead:
+      // otherwise a delivery that kills the relay would run forever.
+      exhaustAll: db.prepare(
+        "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_until = NULL, updated_at = ?, last_error = ? " +
+          "WHERE state = 'running' AND attempts >= max_attempts",
+      ),
+      exhaustExpired: db.prepare(
+        "UPDATE jobs SET state = 'dead', lease_owner = NULL, lease_until = NULL, updated_at = ?, last_error = ? " +
+          "WHERE state = 'running' AND attempts >= max_attempts AND lease_until <= ?",
       ),
       releaseAll: db.prepare(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'running'",
@@ -278,13 +353,15 @@ export class SqliteStore implements Store {
       nextRunAt: db.prepare<[string], { run_at: number }>(
         "SELECT run_at FROM jobs WHERE instance_id = ? AND state = 'pending' ORDER BY run_at, id LIMIT 1",
       ),
-      getWebhook: db.prepare<[string], Record<string, unknown>>(
+      getWebhook: db.prepare<[number], Record<string, unknown>>(
         'SELECT * FROM webhooks WHERE id = ?',
       ),
       attempts: db.prepare<[number], Record<string, unknown>>(
         'SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt, id',
       ),
-      counts: db.prepare<[], { state: JobState; n: number }>('SELECT state, n FROM job_counts'),
+      countAll: db.prepare<[], { state: JobState; n: number }>(
+        'SELECT state, count(*) AS n FROM jobs GROUP BY state',
+      ),
       kvGet: db.prepare<[string, string, number], { value: string }>(
         'SELECT value FROM kv WHERE ns = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)',
       ),
@@ -295,6 +372,7 @@ export class SqliteStore implements Store {
       kvDeleteExpired: db.prepare(
         'DELETE FROM kv WHERE ns = ? AND key = ? AND expires_at IS NOT NULL AND expires_at <= ?',
       ),
+      kvPurge: db.prepare('DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       kvInsertIgnore: db.prepare(
         'INSERT INTO kv (ns, key, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(ns, key) DO NOTHING',
       ),
@@ -309,6 +387,65 @@ export class SqliteStore implements Store {
           'ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value',
       ),
     };
+    // One full count when the file is opened; exact in-memory counts after.
+    this.counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    for (const row of this.stmts.countAll.all()) this.counts[row.state] = row.n;
+
+    const ingestTx = db.transaction((batch: IngestRequest[]) => {
+      const now = this.now();
+      return batch.map((req) => this.ingestOne(req, now));
+    });
+    this.ingests = new Batcher((batch) => {
+      const results = ingestTx(batch);
+      // Only after the commit: a failed transaction changes no count.
+      for (const r of results) this.counts.pending += r.jobIds.length;
+      return results;
+    });
+    const settleTx = db.transaction(
+      (batch: Array<{ job: LeasedJob; attempt: AttemptInput; next: SettleNext }>) => {
+        const now = this.now();
+        return batch.map(({ job, attempt, next }) => this.settleOne(job, attempt, next, now));
+      },
+    );
+    this.settles = new Batcher<{ job: LeasedJob; attempt: AttemptInput; next: SettleNext }, void>(
+      (batch) => {
+        const moved = settleTx(batch);
+        batch.forEach(({ next }, i) => {
+          if (moved[i]) {
+            this.counts.running--;
+            this.counts[next.state]++;
+          }
+        });
+        return batch.map(() => undefined);
+      },
+    );
+    if (file !== ':memory:') this.startCheckpointer(file);
+  }
+
+  private startCheckpointer(file: string): void {
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const Database = require(workerData.module);
+      const db = new Database(workerData.file);
+      db.pragma('busy_timeout = 1000');
+      const timer = setInterval(() => {
+        try { db.pragma('wal_checkpoint(PASSIVE)'); } catch (err) { /* retried next tick */ }
+      }, workerData.intervalMs);
+      parentPort.on('message', () => { clearInterval(timer); db.close(); process.exit(0); });
+    `;
+    try {
+      this.checkpointer = new Worker(source, {
+        eval: true,
+        workerData: { file, module: require.resolve('better-sqlite3'), intervalMs: 1000 },
+      });
+      this.checkpointer.unref();
+      this.checkpointer.on('error', () => {
+        // The automatic checkpoint takes over.
+        this.checkpointer = undefined;
+      });
+    } catch {
+      this.checkpointer = undefined;
+    }
   }
 
   private migrate(): void {
@@ -327,54 +464,61 @@ export class SqliteStore implements Store {
     }
   }
 
-  private guard<T>(what: string, fn: () => T): Promise<T> {
+  private guard<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
     if (this.closed) {
       return Promise.reject(new StoreError('PB_STORE_CLOSED', `store is closed (${what})`));
     }
+    const wrap = (err: unknown): StoreError =>
+      err instanceof StoreError
+        ? err
+        : new StoreError(
+            'PB_STORE_UNAVAILABLE',
+            `store ${what} failed: ${(err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
     try {
-      return Promise.resolve(fn());
+      return Promise.resolve(fn()).catch((err: unknown) => {
+        throw wrap(err);
+      });
     } catch (err) {
-      return Promise.reject(
-        new StoreError('PB_STORE_UNAVAILABLE', `store ${what} failed: ${(err as Error).message}`, {
-          cause: err,
-        }),
-      );
+      return Promise.reject(wrap(err));
     }
   }
 
-  private readonly ingestTx = (req: IngestRequest, now: number): IngestResult => {
-    const id = randomUUID();
+  private ingestOne(req: IngestRequest, now: number): IngestResult {
     const w = req.webhook;
     let status: WebhookStatus = req.unsupported
       ? 'unsupported'
       : req.jobs.length === 0
         ? 'ignored'
         : 'accepted';
-    let duplicateOf: string | undefined;
+    let duplicateOf: number | undefined;
     if (status === 'accepted' && w.dedupKey) {
       const prior = this.stmts.dedupGet.get(w.dedupKey, now);
       if (prior) {
         status = 'duplicate';
         duplicateOf = prior.webhook_id;
-      } else {
-        this.stmts.dedupPut.run(w.dedupKey, id, now + req.dedupWindowMs);
       }
     }
-    this.stmts.webhookInsert.run({
-      id,
-      source: w.source,
-      resource: w.resource,
-      action: w.action,
-      requestId: w.requestId ?? null,
-      dedupKey: w.dedupKey,
-      status,
-      receivedAt: w.receivedAt,
-      detail: w.detail ?? null,
-      duplicateOf: duplicateOf ?? null,
-      body: w.body,
-    });
+    const id = Number(
+      this.stmts.webhookInsert.run(
+        w.source,
+        w.resource,
+        w.action,
+        w.requestId ?? null,
+        w.dedupKey,
+        status,
+        w.receivedAt,
+        w.detail ?? null,
+        duplicateOf ?? null,
+        w.body,
+      ).lastInsertRowid,
+    );
     const jobIds: string[] = [];
     if (status === 'accepted') {
+      if (w.dedupKey) this.stmts.dedupPut.run(w.dedupKey, id, now + req.dedupWindowMs);
       for (const job of req.jobs) {
         const key = `pbd_${randomUUID().replace(/-/g, '')}`;
         const info = this.stmts.jobInsert.run(
@@ -390,15 +534,14 @@ export class SqliteStore implements Store {
         );
         jobIds.push(String(info.lastInsertRowid));
       }
-      this.stmts.countAdd.run('pending', req.jobs.length);
     }
-    const result: IngestResult = { webhookId: id, status, jobIds };
-    if (duplicateOf) result.duplicateOf = duplicateOf;
+    const result: IngestResult = { webhookId: String(id), status, jobIds };
+    if (duplicateOf !== undefined) result.duplicateOf = String(duplicateOf);
     return result;
-  };
+  }
 
   ingest(request: IngestRequest): Promise<IngestResult> {
-    return this.guard('ingest', () => this.db.transaction(this.ingestTx)(request, this.now()));
+    return this.guard('ingest', () => this.ingests.push(request));
   }
 
   lease(instanceId: string, limit: number, owner: string, leaseMs: number): Promise<LeasedJob[]> {
@@ -406,64 +549,51 @@ export class SqliteStore implements Store {
       this.db.transaction(() => {
         const now = this.now();
         const rows = this.stmts.leaseSelect.all(instanceId, now, limit);
-        const out: LeasedJob[] = [];
-        for (const row of rows) {
-          const leaseUntil = now + leaseMs;
+        const leaseUntil = now + leaseMs;
+        const out: LeasedJob[] = rows.map((row) => {
           this.stmts.leaseUpdate.run(owner, leaseUntil, now, row.id);
-          const hook = this.stmts.webhookBody.get(row.webhook_id);
-          if (!hook) continue;
-          out.push({
+          return {
             ...toJob({ ...row, attempts: row.attempts + 1, state: 'running' }),
-            resource: hook.resource,
-            action: hook.action,
-            source: hook.source,
-            body: hook.body,
+            resource: row.resource,
+            action: row.action,
+            source: row.source,
+            body: row.body,
             leaseOwner: owner,
             leaseUntil,
-          });
-        }
-        if (out.length > 0) {
-          this.stmts.countAdd.run('pending', -out.length);
-          this.stmts.countAdd.run('running', out.length);
-        }
+          };
+        });
+        this.counts.pending -= out.length;
+        this.counts.running += out.length;
         return out;
       })(),
     );
   }
 
-  settle(
-    job: LeasedJob,
-    attempt: AttemptInput,
-    next: { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number },
-  ): Promise<void> {
-    return this.guard('settle', () =>
-      this.db.transaction(() => {
-        const now = this.now();
-        const runAt = next.state === 'pending' ? next.runAt : job.runAt;
-        const info = this.stmts.settle.run(
-          next.state,
-          runAt,
-          now,
-          attempt.error ? JSON.stringify(attempt.error) : null,
-          Number(job.id),
-          job.leaseOwner,
-        );
-        // A lease lost to another worker (expired and re-leased) is not ours
-        // to settle; the attempt is still recorded for the delivery log.
-        this.stmts.attemptInsert.run(
-          Number(job.id),
-          attempt.attempt,
-          attempt.startedAt,
-          attempt.finishedAt,
-          attempt.outcome,
-          attempt.error ? JSON.stringify(attempt.error) : null,
-        );
-        if (info.changes > 0) {
-          this.stmts.countAdd.run('running', -1);
-          this.stmts.countAdd.run(next.state, 1);
-        }
-      })(),
+  private settleOne(job: LeasedJob, attempt: AttemptInput, next: SettleNext, now: number): boolean {
+    const error = attempt.error ? JSON.stringify(attempt.error) : null;
+    const info = this.stmts.settle.run(
+      next.state,
+      next.state === 'pending' ? next.runAt : job.runAt,
+      now,
+      error,
+      Number(job.id),
+      job.leaseOwner,
     );
+    // A lease lost to another worker (expired and re-leased) is not ours to
+    // settle; the attempt is still recorded for the delivery log.
+    this.stmts.attemptInsert.run(
+      Number(job.id),
+      attempt.attempt,
+      attempt.startedAt,
+      attempt.finishedAt,
+      attempt.outcome,
+      error,
+    );
+    return info.changes > 0;
+  }
+
+  settle(job: LeasedJob, attempt: AttemptInput, next: SettleNext): Promise<void> {
+    return this.guard('settle', () => this.settles.push({ job, attempt, next }));
   }
 
   releaseLeases(options: {
@@ -474,15 +604,23 @@ export class SqliteStore implements Store {
     return this.guard('releaseLeases', () =>
       this.db.transaction(() => {
         const now = this.now();
+        let dead = 0;
+        if (!options.owner) {
+          const crash = JSON.stringify(CRASH_ERROR);
+          dead = (
+            options.expiredOnly
+              ? this.stmts.exhaustExpired.run(now, crash, now)
+              : this.stmts.exhaustAll.run(now, crash)
+          ).changes;
+        }
         const info = options.expiredOnly
           ? this.stmts.releaseExpired.run(now, now)
           : options.owner
             ? this.stmts.releaseOwner.run(now, options.uncount ? 1 : 0, options.owner)
             : this.stmts.releaseAll.run(now);
-        if (info.changes > 0) {
-          this.stmts.countAdd.run('running', -info.changes);
-          this.stmts.countAdd.run('pending', info.changes);
-        }
+        this.counts.running -= info.changes + dead;
+        this.counts.pending += info.changes;
+        this.counts.dead += dead;
         return info.changes;
       })(),
     );
@@ -494,10 +632,10 @@ export class SqliteStore implements Store {
 
   getWebhook(id: string): Promise<(WebhookRecord & { body: Buffer }) | undefined> {
     return this.guard('getWebhook', () => {
-      const r = this.stmts.getWebhook.get(id);
+      const r = this.stmts.getWebhook.get(Number(id));
       if (!r) return undefined;
       const rec: WebhookRecord & { body: Buffer } = {
-        id: r.id as string,
+        id: String(r.id),
         source: r.source as WebhookSource,
         resource: r.resource as string,
         action: r.action as string,
@@ -508,7 +646,9 @@ export class SqliteStore implements Store {
       };
       if (r.request_id) rec.requestId = r.request_id as string;
       if (r.detail) rec.detail = r.detail as string;
-      if (r.duplicate_of) rec.duplicateOf = r.duplicate_of as string;
+      if (r.duplicate_of !== null && r.duplicate_of !== undefined) {
+        rec.duplicateOf = String(r.duplicate_of);
+      }
       return rec;
     });
   }
@@ -550,11 +690,7 @@ export class SqliteStore implements Store {
   }
 
   countJobsByState(): Promise<Record<JobState, number>> {
-    return this.guard('countJobsByState', () => {
-      const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
-      for (const row of this.stmts.counts.all()) out[row.state] = row.n;
-      return out;
-    });
+    return this.guard('countJobsByState', () => ({ ...this.counts }));
   }
 
   kvGet(namespace: string, key: string): Promise<unknown> {
@@ -609,6 +745,7 @@ export class SqliteStore implements Store {
     return this.guard('purge', () => {
       const now = this.now();
       this.stmts.dedupPurge.run(now);
+      this.stmts.kvPurge.run(now);
       this.stmts.ratePurge.run(now - 24 * 3600 * 1000);
     });
   }
@@ -621,13 +758,27 @@ export class SqliteStore implements Store {
 
   close(): Promise<void> {
     if (!this.closed) {
-      this.closed = Promise.resolve().then(() => {
+      this.closed = (async () => {
+        // Whatever was handed to the store before close is committed (or
+        // refused) before the file closes: callers are waiting on it.
+        this.ingests.flush();
+        this.settles.flush();
+        const worker = this.checkpointer;
+        if (worker) {
+          // Held open until the worker has closed its connection.
+          worker.ref();
+          let timer: NodeJS.Timeout | undefined;
+          const exited = new Promise((resolve) => worker.once('exit', resolve));
+          worker.postMessage('close');
+          await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+          clearTimeout(timer);
+        }
         try {
           if (this.db.open) this.db.close();
         } finally {
           if (this.lockFile) rmSync(this.lockFile, { force: true });
         }
-      });
+      })();
     }
     return this.closed;
   }

@@ -1,0 +1,353 @@
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { SAMPLE_KINDS } from '@plugboard/sdk';
+import {
+  brokenPluginApp,
+  CLIENT_SECRET,
+  cleanup,
+  LEGACY_TOKEN,
+  RELAY_DIR,
+  relayConfig,
+  requireBuiltRelay,
+  runCli,
+  startRelay,
+  startSink,
+  tempDir,
+  waitFor,
+  WEBHOOK_SECRET,
+  writeConfig,
+} from './integration/helpers';
+
+// The built CLI (`node packages/relay/bin/plugboard.js <command>`), run with
+// execFile from a fresh temporary working directory each time.
+
+beforeAll(requireBuiltRelay);
+afterAll(() => cleanup({ removeTemp: true }));
+
+const versionOf = (packageJson: string): string =>
+  (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
+const RELAY_VERSION = versionOf(join(RELAY_DIR, 'package.json'));
+const WEBHOOK_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-webhook', 'package.json'));
+
+interface PluginRow {
+  name: string;
+  group: string;
+  packageName: string;
+  packageVersion: string;
+  status: string;
+  error?: { code: string; message: string; chain: string };
+}
+
+/** The table `plugboard plugins` prints, as rows of its columns. */
+function parseTable(stdout: string): Array<Record<string, string>> {
+  const [header, ...lines] = stdout.trimEnd().split('\n');
+  const names = header!.split(/\s{2,}/);
+  const starts = names.map((n) => header!.indexOf(n));
+  return lines.map((line) =>
+    Object.fromEntries(
+      names.map((n, i) => [n, line.slice(starts[i], starts[i + 1] ?? line.length).trim()]),
+    ),
+  );
+}
+
+describe('plugboard plugins', () => {
+  afterEach(() => cleanup());
+
+  it('lists the bundled log and webhook notifiers with package, version and status', async () => {
+    const cwd = tempDir('pb-cli-');
+    const res = await runCli(['plugins'], { cwd });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const rows = parseTable(res.stdout);
+    expect(rows).toEqual([
+      {
+        NAME: 'log',
+        GROUP: 'plugboard.notifiers',
+        PACKAGE: `@plugboard/relay@${RELAY_VERSION}`,
+        STATUS: 'loaded',
+        ERROR: '',
+      },
+      {
+        NAME: 'webhook',
+        GROUP: 'plugboard.notifiers',
+        PACKAGE: `@plugboard/notifier-webhook@${WEBHOOK_VERSION}`,
+        STATUS: 'loaded',
+        ERROR: '',
+      },
+    ]);
+
+    const json = await runCli(['plugins', '--json'], { cwd });
+    expect(json.code).toBe(0);
+    const list = JSON.parse(json.stdout) as PluginRow[];
+    expect(list).toEqual([
+      expect.objectContaining({
+        name: 'log',
+        packageName: '@plugboard/relay',
+        packageVersion: RELAY_VERSION,
+        status: 'loaded',
+      }),
+      expect.objectContaining({
+        name: 'webhook',
+        packageName: '@plugboard/notifier-webhook',
+        packageVersion: WEBHOOK_VERSION,
+        status: 'loaded',
+      }),
+    ]);
+  });
+
+  it('lists a plugin that throws on import as failed, with its first error, and exits 1', async () => {
+    const cwd = brokenPluginApp();
+    const res = await runCli(['plugins'], { cwd });
+    expect(res.code).toBe(1);
+    const rows = parseTable(res.stdout);
+    expect(rows.map((r) => [r.NAME, r.STATUS])).toEqual([
+      ['log', 'loaded'],
+      ['webhook', 'loaded'],
+      ['broken', 'failed'],
+    ]);
+    const broken = rows[2]!;
+    expect(broken.PACKAGE).toBe('plugboard-notifier-broken@1.2.3');
+    expect(broken.ERROR).toMatch(/^PB_PLUGIN_IMPORT_FAILED: plugboard-notifier-broken@1\.2\.3 /);
+    expect(broken.ERROR).toContain('broken plugin failed on import #1');
+    expect(broken.ERROR).not.toContain('#2');
+
+    const json = await runCli(['plugins', '--json'], { cwd });
+    const list = JSON.parse(json.stdout) as PluginRow[];
+    expect(list.map((p) => [p.name, p.status])).toEqual([
+      ['log', 'loaded'],
+      ['webhook', 'loaded'],
+      ['broken', 'failed'],
+    ]);
+    const failed = list[2]!;
+    expect(failed).toMatchObject({
+      packageName: 'plugboard-notifier-broken',
+      packageVersion: '1.2.3',
+      error: {
+        code: 'PB_PLUGIN_IMPORT_FAILED',
+        message: expect.stringContaining('broken plugin failed on import #1'),
+      },
+    });
+    expect(failed.error!.chain).not.toContain('#2');
+    // Scripts reading --json learn about the failure from the exit code too.
+    expect(json.code).toBe(1);
+  });
+});
+
+describe('plugboard check-config', () => {
+  afterEach(() => cleanup());
+
+  const route = (name: string, instances: unknown[]): unknown => ({ name, instances });
+
+  it('accepts a valid configuration', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      listen: '127.0.0.1:8181',
+      sentry: { clientSecret: CLIENT_SECRET },
+      routes: [
+        route('alerts', [
+          {
+            name: 'team-hook',
+            plugin: 'webhook',
+            config: { urls: 'https://hooks.example.com/sentry', secret: WEBHOOK_SECRET },
+          },
+        ]),
+        route('everything', [{ plugin: 'log', config: { prefix: 'ALERT' } }]),
+      ],
+    });
+    const res = await runCli(['check-config', '--config', config], { cwd });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^config OK \(.*plugboard\.yaml\)/);
+    expect(res.stdout).toContain('listen 127.0.0.1:8181, 2 route(s), 2 instance(s)');
+  });
+
+  it('names the route, the instance and the field of a bad instance setting, without its secret', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      routes: [
+        route('alerts', [
+          {
+            name: 'team-hook',
+            plugin: 'webhook',
+            config: { urls: 'not a url', secret: WEBHOOK_SECRET },
+          },
+        ]),
+      ],
+    });
+    const res = await runCli(['check-config', '--config', config], { cwd });
+    // Configuration errors exit with 78 (EX_CONFIG), as docs/errors.md says.
+    expect(res.code).toBe(78);
+    expect(res.stdout).not.toContain('config OK');
+    expect(res.stderr).toContain('PB_CONFIG_FIELD_INVALID');
+    expect(res.stderr).toContain('routes[0] (alerts) instances[0] (team-hook)');
+    expect(res.stderr).toMatch(/\burls\b/);
+    expect(res.stderr).toContain('not a url');
+    expect(res.stderr).not.toContain(WEBHOOK_SECRET);
+
+    // A field of the wrong type is named as config.<field>.
+    const typed = writeConfig(
+      cwd,
+      {
+        routes: [
+          route('alerts', [
+            {
+              name: 'team-hook',
+              plugin: 'webhook',
+              config: { urls: 'https://hooks.example.com/x', timeoutMs: 'soon' },
+            },
+          ]),
+        ],
+      },
+      'typed.yaml',
+    );
+    const res2 = await runCli(['check-config', '--config', typed], { cwd });
+    expect(res2.code).toBe(78);
+    expect(res2.stderr).toContain('routes[0] (alerts) instances[0] (team-hook)');
+    expect(res2.stderr).toContain('config.timeoutMs');
+  });
+
+  it('names an unknown plugin and lists the known ones', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      routes: [route('alerts', [{ plugin: 'slack-notifier', config: {} }])],
+    });
+    const res = await runCli(['check-config', '--config', config], { cwd });
+    expect(res.code).toBe(78);
+    expect(res.stderr).toContain('PB_CONFIG_PLUGIN_UNKNOWN');
+    expect(res.stderr).toContain('"slack-notifier"');
+    expect(res.stderr).toContain('routes[0] (alerts)');
+    expect(res.stderr).toMatch(/known: log, webhook\b/);
+  });
+
+  it('names an environment variable a ${env:...} reference needs', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      sentry: { clientSecret: '${env:PB_IT_MISSING_CLIENT_SECRET}' },
+    });
+    const res = await runCli(['check-config', '--config', config], { cwd });
+    expect(res.code).toBe(78);
+    expect(res.stderr).toContain('PB_CONFIG_SECRET_UNRESOLVED');
+    expect(res.stderr).toContain('PB_IT_MISSING_CLIENT_SECRET');
+    expect(res.stderr).toContain('sentry.clientSecret');
+
+    // Set, it resolves (and is not printed).
+    const ok = await runCli(['check-config', '--config', config], {
+      cwd,
+      env: { PB_IT_MISSING_CLIENT_SECRET: 'resolved-secret-value' },
+    });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('config OK');
+    expect(ok.stdout + ok.stderr).not.toContain('resolved-secret-value');
+  });
+});
+
+describe('plugboard check-config with a plugin that fails to load', () => {
+  afterEach(() => cleanup());
+
+  it('reports the instance and the error, does not say OK, and exits 1', async () => {
+    const cwd = brokenPluginApp();
+    const config = writeConfig(cwd, {
+      routes: [
+        {
+          name: 'alerts',
+          instances: [{ plugin: 'broken' }, { plugin: 'log' }],
+        },
+      ],
+    });
+    const res = await runCli(['check-config', '--config', config], { cwd });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('alerts/broken: plugin broken failed to load');
+    expect(res.stderr).toContain('broken plugin failed on import #1');
+    expect(res.stdout).not.toContain('config OK');
+    expect(res.stdout).toContain('1 route(s), 2 instance(s)');
+  });
+});
+
+describe('plugboard send-test', () => {
+  afterEach(() => cleanup());
+
+  /** A port nothing listens on (taken from the OS, then released). */
+  async function closedPort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const { port } = server.address() as { port: number };
+    await new Promise((r) => server.close(r));
+    return port;
+  }
+
+  it('posts a signed sample that the relay acknowledges and delivers', async () => {
+    const sink = await startSink({ kind: 'ok' });
+    const dir = tempDir('pb-cli-');
+    const config = writeConfig(dir, relayConfig({ dataDir: join(dir, 'data'), sinkUrl: sink.url }));
+    const relay = await startRelay({ config, cwd: dir });
+
+    const res = await runCli(
+      ['send-test', 'issue.created', '--config', config, '--url', relay.url],
+      {
+        cwd: dir,
+      },
+    );
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^202 /);
+    expect(JSON.parse(res.stdout.slice(4))).toMatchObject({ status: 'accepted', deliveries: 1 });
+
+    const delivered = await waitFor(
+      () => sink.requests.find((r) => (r.body as { type?: string }).type === 'issue.created'),
+      'the issue.created notification at the sink',
+    );
+    expect(delivered.verified).toBe(true);
+
+    // Without --url it posts to the configured listen address; the legacy
+    // sample goes to the legacy endpoint with the configured token.
+    const cliConfig = writeConfig(
+      dir,
+      {
+        listen: relay.url.replace('http://', ''),
+        sentry: { clientSecret: CLIENT_SECRET },
+        legacy: { token: LEGACY_TOKEN },
+      },
+      'cli.yaml',
+    );
+    const legacy = await runCli(['send-test', 'legacy_webhook', '--config', cliConfig], {
+      cwd: dir,
+    });
+    expect(legacy.code).toBe(0);
+    expect(legacy.stdout).toMatch(/^202 /);
+    await waitFor(
+      () =>
+        sink.requests.find(
+          (r) => (r.body as { type?: string }).type === 'legacy_webhook.triggered',
+        ),
+      'the legacy notification at the sink',
+    );
+    expect(res.stdout + res.stderr + legacy.stdout + legacy.stderr).not.toContain(CLIENT_SECRET);
+  });
+
+  it('lists the known kinds for an unknown kind', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, { sentry: { clientSecret: CLIENT_SECRET } });
+    const res = await runCli(
+      ['send-test', 'issue.exploded', '--config', config, '--url', 'http://127.0.0.1:9'],
+      { cwd },
+    );
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('issue.exploded');
+    for (const kind of SAMPLE_KINDS) expect(res.stderr).toContain(kind);
+  });
+
+  it('says it cannot reach the relay when nothing listens', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, { sentry: { clientSecret: CLIENT_SECRET } });
+    const port = await closedPort();
+    const res = await runCli(
+      ['send-test', 'issue.created', '--config', config, '--url', `http://127.0.0.1:${port}`],
+      { cwd },
+    );
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('cannot reach the relay');
+    expect(res.stderr).toContain('--url');
+    expect(res.stderr).not.toContain(CLIENT_SECRET);
+  });
+});
