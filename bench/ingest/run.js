@@ -651,7 +651,7 @@ async function runTarget(name, opts, ctx) {
         duration: opts.warmup,
         connections: opts.connections,
       });
-      acked.push(...w.ackIds);
+      for (const id of w.ackIds) acked.push(id);
       out.warmup = { responses: w.figures.responses, rps: w.figures.rps, non2xx: w.figures.non2xx };
     }
     if (name === 'relay-dispatch') out.drainAfterWarmup = await drain(dataDir, opts.drainTimeout);
@@ -661,7 +661,7 @@ async function runTarget(name, opts, ctx) {
       duration: opts.duration,
       connections: opts.connections,
     });
-    acked.push(...p1.ackIds);
+    for (const id of p1.ackIds) acked.push(id);
     out.throughput = p1.figures;
     if (name === 'relay-dispatch') {
       // Deliveries run behind ingest; let them catch up so phase 2 measures
@@ -676,7 +676,7 @@ async function runTarget(name, opts, ctx) {
       connections: opts.connections,
       overallRate: opts.rate,
     });
-    acked.push(...p2.ackIds);
+    for (const id of p2.ackIds) acked.push(id);
     out.fixedRate = p2.figures;
     if (name === 'relay-dispatch')
       out.drainAfterFixedRate = await drain(dataDir, opts.drainTimeout);
@@ -687,7 +687,7 @@ async function runTarget(name, opts, ctx) {
         connections: opts.connections,
         rate: opts.rate,
       });
-      acked.push(...p3.ackIds);
+      for (const id of p3.ackIds) acked.push(id);
       out.paced = p3.figures;
       if (name === 'relay-dispatch') out.drainAfterPaced = await drain(dataDir, opts.drainTimeout);
     }
