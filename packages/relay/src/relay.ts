@@ -241,7 +241,24 @@ export class Relay {
       void (store as { purge?: () => Promise<void> }).purge?.().catch(() => undefined);
     }, 60_000);
     relay.purgeTimer.unref();
-    if (options.listen !== false) await relay.listen();
+    if (options.listen !== false) {
+      try {
+        await relay.listen();
+      } catch (err) {
+        // Release the data directory and the dispatcher before reporting.
+        await relay.close();
+        const code = (err as NodeJS.ErrnoException).code;
+        const where = `${loaded.listen.host}:${loaded.listen.port}`;
+        throw new ConfigError(
+          'PB_CONFIG_INVALID',
+          code === 'EADDRINUSE'
+            ? `cannot listen on ${where}: the address is in use (another relay?); set listen or PLUGBOARD_LISTEN`
+            : `cannot listen on ${where}: ${(err as Error).message}`,
+          { path: 'listen', value: where },
+          { cause: err },
+        );
+      }
+    }
     logger.info(
       {
         version: RELAY_VERSION,

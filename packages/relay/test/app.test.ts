@@ -275,3 +275,34 @@ describe('health and configuration gaps', () => {
     }
   });
 });
+
+describe('start-up', () => {
+  it('says the listen address is in use, and leaves the data directory free', async () => {
+    const { createServer } = await import('node:net');
+    const { Relay } = await import('../src/relay');
+    const { writeConfig, memoryLogger } = await import('./helpers/relay');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    const { loaded } = writeConfig({ listen: `127.0.0.1:${port}` });
+    try {
+      await expect(
+        Relay.start({ loaded, logger: memoryLogger().logger, appRoot: loaded.config.dataDir }),
+      ).rejects.toMatchObject({
+        code: 'PB_CONFIG_INVALID',
+        message: expect.stringMatching(
+          new RegExp(`127\\.0\\.0\\.1:${port}: the address is in use`),
+        ),
+      });
+      // The failed start released its lock: a relay on another port starts.
+      const retry = await Relay.start({
+        loaded: { ...loaded, listen: { host: '127.0.0.1', port: 0 } },
+        logger: memoryLogger().logger,
+        appRoot: loaded.config.dataDir,
+      });
+      await retry.close();
+    } finally {
+      blocker.close();
+    }
+  });
+});
