@@ -32,7 +32,7 @@ program
 
 const configOption = new Option(
   '-c, --config <file>',
-  'YAML config file (default: $PLUGBOARD_CONFIG)',
+  'YAML config file (default: $PLUGBOARD_CONFIG, else ./plugboard.yaml if present)',
 );
 
 program
@@ -186,13 +186,25 @@ program
         headers['sentry-hook-signature'] = signSentryBody(body, first);
         url = `${base}/hooks/sentry`;
       }
-      const res = await fetch(url, { method: 'POST', headers, body });
+      // Sentry gives up after 1 s; 10 s is generous and still ends a hang.
+      const res = await fetch(url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
       const text = await res.text();
       process.stdout.write(`${res.status} ${text}\n`);
       if (res.status >= 300) process.exitCode = 1;
     } catch (err) {
+      if ((err as Error).name === 'TimeoutError') {
+        fail(new Error('the relay accepted the connection but did not answer within 10 s'));
+      }
       const cause = (err as { cause?: { code?: string } }).cause;
-      if (cause?.code === 'ECONNREFUSED') {
+      if (
+        cause?.code &&
+        ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH'].includes(cause.code)
+      ) {
         fail(
           new Error(
             `cannot reach the relay (${cause.code}); is \`plugboard serve\` running? Use --url to point elsewhere.`,
