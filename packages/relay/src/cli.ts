@@ -20,8 +20,8 @@ function fail(err: unknown): never {
   process.exit(typeof code === 'string' && code.startsWith('PB_CONFIG') ? 78 : 1);
 }
 
-function load(opts: { config?: string }): LoadedConfig {
-  return loadConfig(opts.config ? { file: opts.config } : {});
+function load(opts: { config?: string }, lenientReferences = false): LoadedConfig {
+  return loadConfig({ ...(opts.config ? { file: opts.config } : {}), lenientReferences });
 }
 
 const program = new Command();
@@ -70,7 +70,8 @@ program
   .option('--json', 'print JSON')
   .action(async (opts: { config?: string; json?: boolean }) => {
     try {
-      const loaded = load(opts);
+      // Listing plugins needs no secrets: unset references do not stop it.
+      const loaded = load(opts, true);
       const registry = createRegistry(
         {
           ...loaded,

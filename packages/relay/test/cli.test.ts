@@ -240,6 +240,17 @@ describe('plugboard check-config', () => {
     expect(ok.stdout).toContain('config OK');
     expect(ok.stdout + ok.stderr).not.toContain('resolved-secret-value');
   });
+
+  it('lets plugboard plugins list plugins even when a secret reference is unset', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      sentry: { clientSecret: '${env:PB_IT_MISSING_CLIENT_SECRET}' },
+    });
+    const res = await runCli(['plugins', '--config', config], { cwd });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/^log\b/m);
+    expect(res.stdout).toMatch(/^webhook\b/m);
+  });
 });
 
 describe('plugboard check-config with a plugin that fails to load', () => {

@@ -41,7 +41,15 @@ export interface LoadOptions {
   file?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /**
+   * Replace `${...}` references that cannot be resolved with a placeholder
+   * instead of failing: for commands that only list things (`plugboard
+   * plugins`) and must work without the relay's secrets.
+   */
+  lenientReferences?: boolean;
 }
+
+const UNRESOLVED_PLACEHOLDER = 'unresolved-reference-placeholder';
 
 /** `abcd…` style masking: enough to recognise, never enough to use. */
 export function maskValue(value: string): string {
@@ -122,12 +130,16 @@ function getPath(obj: unknown, path: (string | number | symbol)[]): unknown {
 function resolveRefs(
   value: unknown,
   path: string,
-  ctx: { env: NodeJS.ProcessEnv; baseDir: string; secrets: Set<string> },
+  ctx: { env: NodeJS.ProcessEnv; baseDir: string; secrets: Set<string>; lenient: boolean },
 ): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
     return value.replace(REF, (_all, kind: string, name: string) => {
       let resolved: string | undefined;
+      if (ctx.lenient) {
+        const v = kind === 'env' ? ctx.env[name] : undefined;
+        if (v === undefined || v === '') return UNRESOLVED_PLACEHOLDER;
+      }
       if (kind === 'env') {
         resolved = ctx.env[name];
         if (resolved === undefined || resolved === '') {
@@ -222,7 +234,12 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     for (const key of Object.keys(raw)) origins[key] = fileArg;
   }
   const baseDir = file ? resolve(file, '..') : cwd;
-  raw = resolveRefs(raw, '', { env, baseDir, secrets }) as Record<string, unknown>;
+  raw = resolveRefs(raw, '', {
+    env,
+    baseDir,
+    secrets,
+    lenient: options.lenientReferences === true,
+  }) as Record<string, unknown>;
 
   for (const [name, path] of Object.entries(ENV_SETTINGS)) {
     const value = env[name];
