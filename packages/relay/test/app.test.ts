@@ -306,3 +306,48 @@ describe('start-up', () => {
     }
   });
 });
+
+describe('clients that misbehave', () => {
+  it('shrugs off a client that disconnects mid-body, and keeps serving', async () => {
+    const { createServer } = await import('node:http');
+    const { connect } = await import('node:net');
+    const recorder = new RecordingNotifier();
+    const logs = (await import('./helpers/relay')).memoryLogger();
+    const t = await startRelay(everything, { plugins: [recorder], logger: logs.logger });
+    const server = createServer(t.relay.app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      await new Promise<void>((resolve) => {
+        const sock = connect(port, '127.0.0.1', () => {
+          sock.write(
+            'POST /hooks/sentry HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+              'Content-Length: 5000\r\nSentry-Hook-Resource: issue\r\n\r\n{"action":',
+          );
+          setTimeout(() => {
+            sock.destroy();
+            resolve();
+          }, 50);
+        });
+      });
+      const { body, headers } = signed('issue.created');
+      const res = await request(server).post('/hooks/sentry').set(headers).send(body);
+      expect(res.status).toBe(202);
+      expect(logs.lines().filter((l) => l.includes('unexpected error'))).toEqual([]);
+    } finally {
+      server.close();
+      await t.close();
+    }
+  });
+
+  it('answers 405 to other methods on the webhook paths', async () => {
+    const t = await startRelay(everything, { plugins: [new RecordingNotifier()] });
+    try {
+      const res = await request(t.relay.app).get('/hooks/sentry');
+      expect(res.status).toBe(405);
+      expect(res.headers.allow).toBe('POST');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -59,6 +59,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
 }
 
 class TooLarge extends Error {}
+class ClientGone extends Error {}
 
 /** The body bytes, refusing more than `limit` without buffering them. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -80,8 +81,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    let ended = false;
+    req.once('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    // A request stream only errors when the client aborted or reset it.
+    req.once('error', () => reject(new ClientGone()));
+    // A client that goes away mid-body must not leave the promise pending.
+    req.once('close', () => {
+      if (!ended) reject(new ClientGone());
+    });
   });
 }
 
@@ -245,6 +255,7 @@ export function createIngestHandlers(deps: IngestDeps): IngestHandlers {
       body = await readBody(req, limit);
     } catch (err) {
       if (err instanceof TooLarge) return tooLarge(res, resource || 'unknown');
+      if (err instanceof ClientGone) return;
       throw err;
     }
     if (secrets.length === 0) {
@@ -295,6 +306,7 @@ export function createIngestHandlers(deps: IngestDeps): IngestHandlers {
       body = await readBody(req, limit);
     } catch (err) {
       if (err instanceof TooLarge) return tooLarge(res, 'legacy_webhook');
+      if (err instanceof ClientGone) return;
       throw err;
     }
     const expected = config.legacy.token;
