@@ -1,6 +1,11 @@
+import { createServer } from 'node:http';
+import { connect, createServer as createNetServer } from 'node:net';
 import request from 'supertest';
+import { Relay } from '../src/relay';
 import {
   RecordingNotifier,
+  memoryLogger,
+  writeConfig,
   LEGACY_TOKEN,
   SECRET,
   signed,
@@ -278,10 +283,7 @@ describe('health and configuration gaps', () => {
 
 describe('start-up', () => {
   it('says the listen address is in use, and leaves the data directory free', async () => {
-    const { createServer } = await import('node:net');
-    const { Relay } = await import('../src/relay');
-    const { writeConfig, memoryLogger } = await import('./helpers/relay');
-    const blocker = createServer();
+    const blocker = createNetServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as { port: number }).port;
     const { loaded } = writeConfig({ listen: `127.0.0.1:${port}` });
@@ -309,10 +311,8 @@ describe('start-up', () => {
 
 describe('clients that misbehave', () => {
   it('shrugs off a client that disconnects mid-body, and keeps serving', async () => {
-    const { createServer } = await import('node:http');
-    const { connect } = await import('node:net');
     const recorder = new RecordingNotifier();
-    const logs = (await import('./helpers/relay')).memoryLogger();
+    const logs = memoryLogger();
     const t = await startRelay(everything, { plugins: [recorder], logger: logs.logger });
     const server = createServer(t.relay.app);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
