@@ -29,6 +29,7 @@ const config: Config = {
     '^@plugboard/sdk/testing$': '<rootDir>/packages/sdk/src/testing/index.ts',
     '^@plugboard/relay$': '<rootDir>/packages/relay/src/index.ts',
     '^@plugboard/notifier-webhook$': '<rootDir>/packages/notifier-webhook/src/index.ts',
+    '^@plugboard/notifier-jira$': '<rootDir>/packages/notifier-jira/src/index.ts',
   },
   setupFilesAfterEnv: ['<rootDir>/jest.setup.ts'],
   testTimeout: 30000,

@@ -8,7 +8,7 @@ import {
   signSentryBody,
 } from '@plugboard/sdk';
 import { loadConfig, type LoadedConfig } from './config/load';
-import { createRegistry, resolveInstances, Relay } from './relay';
+import { createRegistry, openStore, redactUrl, resolveInstances, Relay } from './relay';
 import { RELAY_VERSION } from './version';
 
 /** Print a start-up or command failure: code and first error first, causes below. */
@@ -144,6 +144,29 @@ program
       } else {
         process.stdout.write(`config OK${where}: ${summary}\n`);
       }
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('migrate')
+  .description(
+    'Create or upgrade the store (SQLite file, or PostgreSQL schema with databaseUrl) and exit.',
+  )
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    try {
+      const loaded = load(opts);
+      const store = await openStore(loaded);
+      await store.close();
+      process.stdout.write(
+        `store up to date: ${
+          loaded.config.databaseUrl
+            ? `postgres ${redactUrl(loaded.config.databaseUrl)} schema ${loaded.config.store.postgres.schema}`
+            : `sqlite ${loaded.config.dataDir}`
+        }\n`,
+      );
     } catch (err) {
       fail(err);
     }

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   ConfigError,
+  StoreError,
   PluginRegistry,
   SDK_VERSION,
   validatePluginConfig,
@@ -16,6 +17,7 @@ import { RelayMetrics } from './metrics';
 import { instanceIdOf } from './routing';
 import { createApp, type ReadyReport } from './server/app';
 import { SqliteStore } from './store/sqlite';
+import { PostgresStore } from './store/postgres';
 import type { Store } from './store/types';
 import { LogNotifier } from './builtin/log-notifier';
 import { RELAY_VERSION } from './version';
@@ -45,20 +47,26 @@ export function builtinPlugins(): BuiltinPlugin[] {
       load: () => LogNotifier,
     },
   ];
-  try {
-    // Bundled as a dependency of the relay, so it is there without the
-    // operator declaring it; still loaded lazily.
-    const pkg = require('@plugboard/notifier-webhook/package.json') as { version: string };
+  // Bundled as dependencies of the relay, so they are there without the
+  // operator declaring them; still loaded lazily, on first use.
+  const bundled: Array<[name: string, pkg: string, exportName: string]> = [
+    ['webhook', '@plugboard/notifier-webhook', 'WebhookNotifier'],
+    ['jira', '@plugboard/notifier-jira', 'JiraNotifier'],
+  ];
+  for (const [name, pkgName, exportName] of bundled) {
+    let version: string;
+    try {
+      version = (require(`${pkgName}/package.json`) as { version: string }).version;
+    } catch {
+      continue; // Not installed (a trimmed image): discovery may still find it.
+    }
     list.push({
       group: 'plugboard.notifiers',
-      name: 'webhook',
-      packageName: '@plugboard/notifier-webhook',
-      packageVersion: pkg.version,
-      load: () =>
-        (require('@plugboard/notifier-webhook') as { WebhookNotifier: unknown }).WebhookNotifier,
+      name,
+      packageName: pkgName,
+      packageVersion: version,
+      load: () => (require(pkgName) as Record<string, unknown>)[exportName],
     });
-  } catch {
-    // Not installed (a trimmed image): discovery may still find it.
   }
   return list;
 }
@@ -157,6 +165,44 @@ export async function resolveInstances(
   return out;
 }
 
+/** `postgres://user:secret@host/db` → `postgres://user:****@host/db`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '****';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+/**
+ * The configured store: PostgreSQL when `databaseUrl` is set (migrated
+ * before use), the embedded SQLite file otherwise.
+ */
+export async function openStore(loaded: LoadedConfig): Promise<Store> {
+  const { config } = loaded;
+  if (config.databaseUrl) {
+    const store = new PostgresStore({
+      connectionString: config.databaseUrl,
+      schema: config.store.postgres.schema,
+      maxConnections: config.store.postgres.maxConnections,
+    });
+    try {
+      await store.migrate();
+    } catch (err) {
+      await store.close();
+      throw new StoreError(
+        'PB_STORE_UNAVAILABLE',
+        `cannot prepare the PostgreSQL store at ${redactUrl(config.databaseUrl)}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    return store;
+  }
+  return new SqliteStore({ dataDir: config.dataDir, synchronous: config.store.synchronous });
+}
+
 /** One running relay: store, dispatcher, HTTP server. */
 export class Relay {
   readonly logger: Logger;
@@ -226,15 +272,13 @@ export class Relay {
     for (const b of resolved.broken) {
       logger.error(b, 'plugin failed to load; its deliveries wait in the queue until it is fixed');
     }
-    const store =
-      options.store ??
-      new SqliteStore({
-        dataDir: loaded.config.dataDir,
-        synchronous: loaded.config.store.synchronous,
-      });
+    const store = options.store ?? (await openStore(loaded));
     // One process owns an SQLite data directory, so every running lease left
-    // in it belongs to a process that died: its jobs run again.
-    const recovered = await store.releaseLeases({});
+    // in it belongs to a process that died: its jobs run again. On a shared
+    // PostgreSQL the other replicas' leases are live; only expired ones are
+    // taken back (the dispatcher keeps doing so while it runs).
+    const shared = loaded.config.databaseUrl !== undefined && options.store === undefined;
+    const recovered = await store.releaseLeases(shared ? { expiredOnly: true } : {});
     const relay = new Relay(loaded, { logger, store, registry, resolved, monitor });
     relay.dispatcher.start();
     relay.purgeTimer = setInterval(() => {
@@ -264,7 +308,11 @@ export class Relay {
         version: RELAY_VERSION,
         sdk: SDK_VERSION,
         node: process.version,
-        store: options.store ? 'custom' : `sqlite:${loaded.config.dataDir}`,
+        store: options.store
+          ? 'custom'
+          : loaded.config.databaseUrl
+            ? `postgres:${redactUrl(loaded.config.databaseUrl)} schema ${loaded.config.store.postgres.schema}`
+            : `sqlite:${loaded.config.dataDir}`,
         listen: relay.address ? `${relay.address.address}:${relay.address.port}` : null,
         config: loaded.file ?? null,
         routes: loaded.config.routes.map((r) => r.name),

@@ -29,6 +29,7 @@ const versionOf = (packageJson: string): string =>
   (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
 const RELAY_VERSION = versionOf(join(RELAY_DIR, 'package.json'));
 const WEBHOOK_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-webhook', 'package.json'));
+const JIRA_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-jira', 'package.json'));
 
 interface PluginRow {
   name: string;
@@ -54,7 +55,7 @@ function parseTable(stdout: string): Array<Record<string, string>> {
 describe('plugboard plugins', () => {
   afterEach(() => cleanup());
 
-  it('lists the bundled log and webhook notifiers with package, version and status', async () => {
+  it('lists the bundled log, webhook and jira notifiers with package, version and status', async () => {
     const cwd = tempDir('pb-cli-');
     const res = await runCli(['plugins'], { cwd });
     expect(res.stderr).toBe('');
@@ -72,6 +73,13 @@ describe('plugboard plugins', () => {
         NAME: 'webhook',
         GROUP: 'plugboard.notifiers',
         PACKAGE: `@plugboard/notifier-webhook@${WEBHOOK_VERSION}`,
+        STATUS: 'loaded',
+        ERROR: '',
+      },
+      {
+        NAME: 'jira',
+        GROUP: 'plugboard.notifiers',
+        PACKAGE: `@plugboard/notifier-jira@${JIRA_VERSION}`,
         STATUS: 'loaded',
         ERROR: '',
       },
@@ -93,6 +101,12 @@ describe('plugboard plugins', () => {
         packageVersion: WEBHOOK_VERSION,
         status: 'loaded',
       }),
+      expect.objectContaining({
+        name: 'jira',
+        packageName: '@plugboard/notifier-jira',
+        packageVersion: JIRA_VERSION,
+        status: 'loaded',
+      }),
     ]);
   });
 
@@ -104,9 +118,10 @@ describe('plugboard plugins', () => {
     expect(rows.map((r) => [r.NAME, r.STATUS])).toEqual([
       ['log', 'loaded'],
       ['webhook', 'loaded'],
+      ['jira', 'loaded'],
       ['broken', 'failed'],
     ]);
-    const broken = rows[2]!;
+    const broken = rows[3]!;
     expect(broken.PACKAGE).toBe('plugboard-notifier-broken@1.2.3');
     expect(broken.ERROR).toMatch(/^PB_PLUGIN_IMPORT_FAILED: plugboard-notifier-broken@1\.2\.3 /);
     expect(broken.ERROR).toContain('broken plugin failed on import #1');
@@ -117,9 +132,10 @@ describe('plugboard plugins', () => {
     expect(list.map((p) => [p.name, p.status])).toEqual([
       ['log', 'loaded'],
       ['webhook', 'loaded'],
+      ['jira', 'loaded'],
       ['broken', 'failed'],
     ]);
-    const failed = list[2]!;
+    const failed = list[3]!;
     expect(failed).toMatchObject({
       packageName: 'plugboard-notifier-broken',
       packageVersion: '1.2.3',
@@ -217,7 +233,7 @@ describe('plugboard check-config', () => {
     expect(res.stderr).toContain('PB_CONFIG_PLUGIN_UNKNOWN');
     expect(res.stderr).toContain('"slack-notifier"');
     expect(res.stderr).toContain('routes[0] (alerts)');
-    expect(res.stderr).toMatch(/known: log, webhook\b/);
+    expect(res.stderr).toMatch(/known: log, webhook, jira\b/);
   });
 
   it('names an environment variable a ${env:...} reference needs', async () => {
@@ -250,6 +266,28 @@ describe('plugboard check-config', () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^log\b/m);
     expect(res.stdout).toMatch(/^webhook\b/m);
+  });
+});
+
+describe('plugboard migrate', () => {
+  it('creates the SQLite store and says where', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, { dataDir: `${cwd}/data` });
+    const res = await runCli(['migrate', '--config', config], { cwd });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/store up to date: sqlite .*data/);
+  });
+
+  it('names an unreachable PostgreSQL without printing its password', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      databaseUrl: 'postgres://relay:hunter2-secret@127.0.0.1:1/plugboard',
+    });
+    const res = await runCli(['migrate', '--config', config], { cwd });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('PB_STORE_UNAVAILABLE');
+    expect(res.stderr).toContain('postgres://relay:****@127.0.0.1:1/plugboard');
+    expect(res.stdout + res.stderr).not.toContain('hunter2-secret');
   });
 });
 

@@ -12,13 +12,14 @@ export const ENV_SETTINGS = {
   PLUGBOARD_LEGACY_TOKEN: 'legacy.token',
   PLUGBOARD_LOG_LEVEL: 'log.level',
   SENTRY_DSN: 'sentryDsn',
+  PLUGBOARD_DATABASE_URL: 'databaseUrl',
 } as const;
 
 /** Read from the working directory when neither --config nor PLUGBOARD_CONFIG is given. */
 export const DEFAULT_CONFIG_FILE = 'plugboard.yaml';
 
 /** Settings whose values are never shown in full. */
-const SECRET_PATHS = new Set(['sentry.clientSecret', 'legacy.token', 'sentryDsn']);
+const SECRET_PATHS = new Set(['sentry.clientSecret', 'legacy.token', 'sentryDsn', 'databaseUrl']);
 
 export interface ListenAddress {
   host: string;
@@ -250,7 +251,12 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   for (const path of SECRET_PATHS) {
     const v = getPath(raw, path.split('.'));
-    if (typeof v === 'string') secrets.add(v);
+    if (typeof v === 'string') {
+      secrets.add(v);
+      // A URL's password can surface on its own (driver errors).
+      const password = /^[a-z]+:\/\/[^:/@]*:([^@/]+)@/i.exec(v)?.[1];
+      if (password) secrets.add(decodeURIComponent(password));
+    }
     if (Array.isArray(v)) for (const s of v) if (typeof s === 'string') secrets.add(s);
   }
 

@@ -105,10 +105,30 @@ export const configSchema = z
         pollIntervalMs: 1000,
         shutdownGraceMs: 10_000,
       }),
+    /**
+     * PostgreSQL instead of the embedded SQLite store, for several replicas:
+     * `postgres://user:password@host:5432/database`.
+     */
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')
+      .optional(),
     store: z
-      .object({ synchronous: z.enum(['normal', 'full']).default('normal') })
+      .object({
+        synchronous: z.enum(['normal', 'full']).default('normal'),
+        postgres: z
+          .object({
+            schema: z
+              .string()
+              .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lowercase letters, digits and _')
+              .default('plugboard'),
+            maxConnections: z.number().int().min(1).max(100).default(10),
+          })
+          .strict()
+          .default({ schema: 'plugboard', maxConnections: 10 }),
+      })
       .strict()
-      .default({ synchronous: 'normal' }),
+      .default({ synchronous: 'normal', postgres: { schema: 'plugboard', maxConnections: 10 } }),
     log: z
       .object({
         level: z

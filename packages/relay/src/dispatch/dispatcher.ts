@@ -134,15 +134,13 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 
   start(): void {
-    let ticks = 0;
-    const every = Math.max(1, Math.round(30_000 / this.o.pollIntervalMs));
     this.poller = setInterval(() => {
-      // A job whose result could not be stored stays leased; once its lease
-      // expires it goes back to the queue and runs again.
-      if (++ticks % every === 0) {
-        this.o.store.releaseLeases({ expiredOnly: true }).catch((err) => this.emit('error', err));
-      }
-      this.wakeAll();
+      // Leases whose holder died (another replica, or a result the store
+      // refused) go back to the queue once expired: one indexed update.
+      this.o.store.releaseLeases({ expiredOnly: true }).then(
+        () => this.wakeAll(),
+        (err: unknown) => this.emit('error', err),
+      );
     }, this.o.pollIntervalMs);
     this.poller.unref();
     this.wakeAll();

@@ -36,8 +36,9 @@ export interface StoreBackend {
 export function describeStoreConformance(
   name: string,
   open: (now: () => number) => Promise<StoreBackend>,
+  options: { skip?: boolean } = {},
 ): void {
-  describe(`${name}: store conformance`, () => {
+  (options.skip ? describe.skip : describe)(`${name}: store conformance`, () => {
     let now: number;
     let backend: StoreBackend;
     let store: Store;
