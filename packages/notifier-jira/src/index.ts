@@ -11,3 +11,5 @@ export type { JiraConfig, OnRepeat } from './config';
 export type { ApiVersion, Deployment, ConvertOptions, Converted, ValueKind } from './convert';
 export type { CreateMeta, FieldMeta, FieldSchema, IssueTypeRef } from './meta';
 export type { Subject } from './notifier';
+export { main as jiraCli } from './cli';
+export type { CliIo } from './cli';

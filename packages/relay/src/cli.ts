@@ -150,6 +150,24 @@ program
   });
 
 program
+  .command('jira')
+  .description(
+    'JIRA helpers from @plugboard/notifier-jira, e.g. `plugboard jira fields --url <JIRA> --project KEY --issue-type Bug` (token in JIRA_TOKEN).',
+  )
+  .helpOption(false)
+  .allowUnknownOption()
+  .argument('[args...]')
+  .action(async (args: string[]) => {
+    let jira: { jiraCli: (argv: string[]) => Promise<number> };
+    try {
+      jira = require('@plugboard/notifier-jira') as typeof jira;
+    } catch (err) {
+      fail(new Error(`@plugboard/notifier-jira is not installed: ${(err as Error).message}`));
+    }
+    process.exitCode = await jira.jiraCli(args);
+  });
+
+program
   .command('migrate')
   .description(
     'Create or upgrade the store (SQLite file, or PostgreSQL schema with databaseUrl) and exit.',

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SAMPLE_KINDS } from '@plugboard/sdk';
 import {
@@ -398,5 +399,69 @@ describe('plugboard send-test', () => {
     expect(res.stderr).toContain('cannot reach the relay');
     expect(res.stderr).toContain('--url');
     expect(res.stderr).not.toContain(CLIENT_SECRET);
+  });
+});
+
+describe('plugboard jira fields', () => {
+  it('prints the fields of a project and issue type from a (local, fake) JIRA', async () => {
+    const fields = [
+      {
+        fieldId: 'summary',
+        name: 'Summary',
+        required: true,
+        operations: ['set'],
+        schema: { type: 'string', system: 'summary' },
+      },
+      {
+        fieldId: 'duedate',
+        name: 'Due Date',
+        required: false,
+        operations: ['set'],
+        schema: { type: 'date', system: 'duedate' },
+      },
+    ];
+    const seen: Array<{ url: string; auth: string | undefined }> = [];
+    const jira = createHttpServer((req, res) => {
+      seen.push({ url: req.url ?? '', auth: req.headers.authorization });
+      const path = (req.url ?? '').split('?')[0];
+      const page = (values: unknown[]) =>
+        JSON.stringify({ startAt: 0, maxResults: 50, total: values.length, isLast: true, values });
+      res.setHeader('content-type', 'application/json');
+      if (path === '/rest/api/2/issue/createmeta/OPS/issuetypes') {
+        res.end(page([{ id: '1', name: 'Bug', subtask: false }]));
+      } else if (path === '/rest/api/2/issue/createmeta/OPS/issuetypes/1') {
+        res.end(page(fields));
+      } else {
+        res.statusCode = 404;
+        res.end('{}');
+      }
+    });
+    await new Promise<void>((r) => jira.listen(0, '127.0.0.1', r));
+    const port = (jira.address() as AddressInfo).port;
+    try {
+      const cwd = tempDir('pb-cli-');
+      const res = await runCli(
+        [
+          'jira',
+          'fields',
+          '--url',
+          `http://127.0.0.1:${port}`,
+          '--deployment',
+          'server',
+          '--project',
+          'OPS',
+          '--issue-type',
+          'Bug',
+        ],
+        { cwd, env: { JIRA_TOKEN: 'pat-secret-for-cli-test' } },
+      );
+      expect(res.code).toBe(0);
+      expect(res.stdout).toMatch(/summary.*Summary/);
+      expect(res.stdout).toMatch(/duedate.*Due Date.*date/);
+      expect(seen[0]?.auth).toBe('Bearer pat-secret-for-cli-test');
+      expect(res.stdout + res.stderr).not.toContain('pat-secret-for-cli-test');
+    } finally {
+      jira.close();
+    }
   });
 });
