@@ -189,6 +189,7 @@ export function createIngestHandlers(deps: IngestDeps): IngestHandlers {
         instanceId: t.instanceId,
         pluginSlug: t.instance.plugin,
         maxAttempts: t.instance.maxAttempts ?? config.dispatch.maxAttempts,
+        ...(n.project?.slug ? { project: n.project.slug } : {}),
       }));
       if (jobs.length === 0) {
         reason =

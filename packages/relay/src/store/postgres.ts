@@ -103,6 +103,13 @@ function migrations(s: string): string[] {
       PRIMARY KEY (key, window_start)
     );
     `,
+    // 2: the delivery log can be filtered by project, and replayed.
+    `
+    ALTER TABLE ${s}.jobs ADD COLUMN project TEXT;
+    ALTER TABLE ${s}.jobs ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ${s}.attempts ADD COLUMN chain INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_dead ON ${s}.jobs (instance_id, id) WHERE state = 'dead';
+    `,
   ];
 }
 
@@ -120,6 +127,8 @@ interface JobRow {
   created_at: number;
   updated_at: number;
   last_error: string | null;
+  project: string | null;
+  replays: number;
 }
 
 function toJob(row: JobRow): JobRecord {
@@ -136,8 +145,10 @@ function toJob(row: JobRow): JobRecord {
     idempotencyKey: row.idempotency_key,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    replays: row.replays,
   };
   if (row.last_error) job.lastError = JSON.parse(row.last_error) as SerializedError;
+  if (row.project) job.project = row.project;
   return job;
 }
 
@@ -321,7 +332,7 @@ export class PostgresStore implements Store {
         if (status === 'accepted' && req.jobs.length > 0) {
           const values: unknown[] = [];
           const tuples = req.jobs.map((job, i) => {
-            const b = i * 6;
+            const b = i * 7;
             values.push(
               job.routeName,
               job.instanceId,
@@ -329,11 +340,12 @@ export class PostgresStore implements Store {
               job.maxAttempts,
               `pbd_${randomUUID().replace(/-/g, '')}`,
               now,
+              job.project ?? null,
             );
-            return `($${b + 1}, $${b + 2}, $${b + 3}, 'pending', $${b + 4}, $${b + 6}, $${b + 5}, $${b + 6}, $${b + 6}, ${id})`;
+            return `($${b + 1}, $${b + 2}, $${b + 3}, 'pending', $${b + 4}, $${b + 6}, $${b + 5}, $${b + 6}, $${b + 6}, ${id}, $${b + 7})`;
           });
           const ins = await c.query<{ id: number }>(
-            `INSERT INTO ${s}.jobs (route_name, instance_id, plugin_slug, state, max_attempts, run_at, idempotency_key, created_at, updated_at, webhook_id)
+            `INSERT INTO ${s}.jobs (route_name, instance_id, plugin_slug, state, max_attempts, run_at, idempotency_key, created_at, updated_at, webhook_id, project)
              VALUES ${tuples.join(', ')} RETURNING id`,
             values,
           );
@@ -398,7 +410,7 @@ export class PostgresStore implements Store {
           ],
         );
         await c.query(
-          `INSERT INTO ${s}.attempts (job_id, attempt, started_at, finished_at, outcome, error) VALUES ($1, $2, $3, $4, $5, $6)`,
+          `INSERT INTO ${s}.attempts (job_id, attempt, started_at, finished_at, outcome, error, chain) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
           [
             Number(job.id),
             attempt.attempt,
@@ -406,6 +418,7 @@ export class PostgresStore implements Store {
             attempt.finishedAt,
             attempt.outcome,
             error,
+            job.replays,
           ],
         );
       }, 'settle'),
@@ -484,25 +497,57 @@ export class PostgresStore implements Store {
     });
   }
 
+  private where(filter: JobFilter, args: unknown[]): string {
+    const where: string[] = [];
+    const add = (cond: (n: string) => string, value: unknown): void => {
+      args.push(value);
+      where.push(cond(`$${args.length}`));
+    };
+    if (filter.state) add((n) => `state = ${n}`, filter.state);
+    if (filter.instanceId) add((n) => `instance_id = ${n}`, filter.instanceId);
+    if (filter.project) add((n) => `project = ${n}`, filter.project);
+    if (filter.errorCode) add((n) => `(last_error::json ->> 'code') = ${n}`, filter.errorCode);
+    if (filter.since !== undefined) add((n) => `created_at >= ${n}`, filter.since);
+    if (filter.until !== undefined) add((n) => `created_at < ${n}`, filter.until);
+    return where.length ? 'WHERE ' + where.join(' AND ') : '';
+  }
+
   listJobs(filter: JobFilter = {}): Promise<JobRecord[]> {
     return this.run('listJobs', async () => {
-      const where: string[] = [];
       const args: unknown[] = [];
-      if (filter.state) {
-        args.push(filter.state);
-        where.push(`state = $${args.length}`);
-      }
-      if (filter.instanceId) {
-        args.push(filter.instanceId);
-        where.push(`instance_id = $${args.length}`);
-      }
+      const where = this.where(filter, args);
       args.push(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
       const { rows } = await this.pool.query<JobRow>(
-        `SELECT * FROM ${this.s}.jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${args.length}`,
+        `SELECT * FROM ${this.s}.jobs ${where} ORDER BY id DESC LIMIT $${args.length}`,
         args,
       );
       return rows.map(toJob);
     });
+  }
+
+  replay(selection: { ids?: string[]; filter?: JobFilter }): Promise<string[]> {
+    return this.run('replay', () =>
+      this.tx(async (c) => {
+        const now = this.now();
+        const args: unknown[] = [now];
+        let where: string;
+        if (selection.ids) {
+          args.push(selection.ids.filter((id) => /^\d+$/.test(id)).map(Number));
+          where = `WHERE id = ANY($2::bigint[])`;
+        } else {
+          where = this.where({ state: 'dead', ...selection.filter }, args);
+        }
+        // Pending and running deliveries are already on their way.
+        const { rows } = await c.query<{ id: number }>(
+          `UPDATE ${this.s}.jobs SET state = 'pending', attempts = 0, run_at = $1, updated_at = $1,
+             last_error = NULL, replays = replays + 1, lease_owner = NULL, lease_until = NULL
+           WHERE id IN (SELECT id FROM ${this.s}.jobs ${where}${where ? ' AND' : ' WHERE'} state NOT IN ('pending', 'running') ORDER BY id LIMIT 10000)
+           RETURNING id`,
+          args,
+        );
+        return rows.map((r) => String(r.id)).sort((a, b) => Number(a) - Number(b));
+      }, 'replay'),
+    );
   }
 
   listAttempts(jobId: string): Promise<AttemptRecord[]> {
@@ -520,6 +565,7 @@ export class PostgresStore implements Store {
           finishedAt: r.finished_at as number,
           durationMs: (r.finished_at as number) - (r.started_at as number),
           outcome: r.outcome as AttemptRecord['outcome'],
+          chain: r.chain as number,
         };
         if (r.error) rec.error = JSON.parse(r.error as string) as SerializedError;
         return rec;

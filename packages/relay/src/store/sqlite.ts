@@ -33,7 +33,7 @@ export interface SqliteStoreOptions {
   now?: () => number;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 function processAlive(pid: number): boolean {
   try {
@@ -147,6 +147,13 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (key, window_start)
   ) WITHOUT ROWID;
   `,
+  // 2: the delivery log can be filtered by project, and replayed.
+  `
+  ALTER TABLE jobs ADD COLUMN project TEXT;
+  ALTER TABLE jobs ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE attempts ADD COLUMN chain INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX jobs_dead ON jobs(instance_id, id) WHERE state = 'dead';
+  `,
 ];
 
 interface JobRow {
@@ -165,6 +172,8 @@ interface JobRow {
   created_at: number;
   updated_at: number;
   last_error: string | null;
+  project: string | null;
+  replays: number;
 }
 
 interface LeaseRow extends JobRow {
@@ -188,8 +197,10 @@ function toJob(row: JobRow): JobRecord {
     idempotencyKey: row.idempotency_key,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    replays: row.replays,
   };
   if (row.last_error) job.lastError = JSON.parse(row.last_error) as SerializedError;
+  if (row.project) job.project = row.project;
   return job;
 }
 
@@ -313,8 +324,8 @@ export class SqliteStore implements Store {
           'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       jobInsert: db.prepare(
-        'INSERT INTO jobs (webhook_id, route_name, instance_id, plugin_slug, state, max_attempts, run_at, idempotency_key, created_at, updated_at) ' +
-          "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+        'INSERT INTO jobs (webhook_id, route_name, instance_id, plugin_slug, state, max_attempts, run_at, idempotency_key, created_at, updated_at, project) ' +
+          "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
       ),
       leaseSelect: db.prepare<[string, number, number], LeaseRow>(
         'SELECT j.*, w.resource, w.action, w.source, w.body FROM jobs j JOIN webhooks w ON w.id = j.webhook_id ' +
@@ -328,7 +339,7 @@ export class SqliteStore implements Store {
           "WHERE id = ? AND state = 'running' AND lease_owner = ?",
       ),
       attemptInsert: db.prepare(
-        'INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, error, chain) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       // A job whose last allowed attempt was cut short by a crash is dead:
       // otherwise a delivery that kills the relay would run forever.
@@ -531,6 +542,7 @@ export class SqliteStore implements Store {
           key,
           now,
           now,
+          job.project ?? null,
         );
         jobIds.push(String(info.lastInsertRowid));
       }
@@ -588,6 +600,7 @@ export class SqliteStore implements Store {
       attempt.finishedAt,
       attempt.outcome,
       error,
+      job.replays,
     );
     return info.changes > 0;
   }
@@ -653,22 +666,67 @@ export class SqliteStore implements Store {
     });
   }
 
+  private where(filter: JobFilter): { sql: string; args: unknown[] } {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (cond: string, value: unknown): void => {
+      where.push(cond);
+      args.push(value);
+    };
+    if (filter.state) add('state = ?', filter.state);
+    if (filter.instanceId) add('instance_id = ?', filter.instanceId);
+    if (filter.project) add('project = ?', filter.project);
+    if (filter.errorCode) add("json_extract(last_error, '$.code') = ?", filter.errorCode);
+    if (filter.since !== undefined) add('created_at >= ?', filter.since);
+    if (filter.until !== undefined) add('created_at < ?', filter.until);
+    return { sql: where.length ? 'WHERE ' + where.join(' AND ') : '', args };
+  }
+
   listJobs(filter: JobFilter = {}): Promise<JobRecord[]> {
     return this.guard('listJobs', () => {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      if (filter.state) {
-        where.push('state = ?');
-        args.push(filter.state);
-      }
-      if (filter.instanceId) {
-        where.push('instance_id = ?');
-        args.push(filter.instanceId);
-      }
-      const sql = `SELECT * FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
+      const { sql, args } = this.where(filter);
       args.push(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
-      return (this.db.prepare(sql).all(...args) as JobRow[]).map(toJob);
+      return (
+        this.db
+          .prepare(`SELECT * FROM jobs ${sql} ORDER BY id DESC LIMIT ?`)
+          .all(...args) as JobRow[]
+      ).map(toJob);
     });
+  }
+
+  replay(selection: { ids?: string[]; filter?: JobFilter }): Promise<string[]> {
+    return this.guard('replay', () =>
+      this.db.transaction(() => {
+        const now = this.now();
+        let rows: Array<{ id: number; state: JobState }>;
+        if (selection.ids) {
+          const get = this.db.prepare<[number], { id: number; state: JobState }>(
+            'SELECT id, state FROM jobs WHERE id = ?',
+          );
+          rows = selection.ids.flatMap((id) => get.all(Number(id)));
+        } else {
+          const filter = { state: 'dead' as JobState, ...selection.filter };
+          const { sql, args } = this.where(filter);
+          rows = this.db
+            .prepare(`SELECT id, state FROM jobs ${sql} ORDER BY id LIMIT 10000`)
+            .all(...args) as Array<{ id: number; state: JobState }>;
+        }
+        const update = this.db.prepare(
+          "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, last_error = NULL, " +
+            'replays = replays + 1, lease_owner = NULL, lease_until = NULL WHERE id = ?',
+        );
+        const done: string[] = [];
+        for (const row of rows) {
+          // Pending and running deliveries are already on their way.
+          if (row.state === 'pending' || row.state === 'running') continue;
+          update.run(now, now, row.id);
+          this.counts[row.state]--;
+          this.counts.pending++;
+          done.push(String(row.id));
+        }
+        return done;
+      })(),
+    );
   }
 
   listAttempts(jobId: string): Promise<AttemptRecord[]> {
@@ -682,6 +740,7 @@ export class SqliteStore implements Store {
           finishedAt: r.finished_at as number,
           durationMs: (r.finished_at as number) - (r.started_at as number),
           outcome: r.outcome as AttemptRecord['outcome'],
+          chain: r.chain as number,
         };
         if (r.error) rec.error = JSON.parse(r.error as string) as SerializedError;
         return rec;

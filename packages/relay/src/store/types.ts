@@ -29,6 +29,8 @@ export interface NewJob {
   instanceId: string;
   pluginSlug: string;
   maxAttempts: number;
+  /** Sentry project slug, for filtering the delivery log. */
+  project?: string;
 }
 
 export interface IngestRequest {
@@ -74,6 +76,9 @@ export interface JobRecord {
   createdAt: number;
   updatedAt: number;
   lastError?: SerializedError;
+  project?: string;
+  /** How many times an operator replayed this delivery. */
+  replays: number;
 }
 
 /** A job handed to a worker, with what it needs to run. */
@@ -101,6 +106,8 @@ export interface AttemptRecord extends AttemptInput {
   id: number;
   jobId: string;
   durationMs: number;
+  /** 0 for the first chain of attempts, n after the n-th replay. */
+  chain: number;
 }
 
 export interface WebhookRecord {
@@ -119,6 +126,13 @@ export interface WebhookRecord {
 export interface JobFilter {
   state?: JobState;
   instanceId?: string;
+  project?: string;
+  /** `code` of the last error, e.g. `PB_DELIVERY_TIMEOUT`. */
+  errorCode?: string;
+  /** Created at or after (ms since the epoch). */
+  since?: number;
+  /** Created before (ms since the epoch). */
+  until?: number;
   limit?: number;
 }
 
@@ -152,6 +166,12 @@ export interface Store {
   getWebhook(id: string): Promise<(WebhookRecord & { body: Buffer }) | undefined>;
   listJobs(filter?: JobFilter): Promise<JobRecord[]>;
   listAttempts(jobId: string): Promise<AttemptRecord[]>;
+  /**
+   * Run finished deliveries again: a new chain of attempts under the same
+   * idempotency key. By ids (any finished state), else by filter (dead ones,
+   * unless the filter names another finished state). Returns the ids.
+   */
+  replay(selection: { ids?: string[]; filter?: JobFilter }): Promise<string[]>;
   countJobsByState(): Promise<Record<JobState, number>>;
   /** Plugin key-value space (namespaced by the caller). */
   kvGet(namespace: string, key: string): Promise<unknown>;

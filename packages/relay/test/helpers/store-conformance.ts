@@ -214,6 +214,66 @@ export function describeStoreConformance(
       expect(await store.rateHit('k', 60)).toBe(1);
     });
 
+    it('replays dead deliveries as a new chain under the same idempotency key', async () => {
+      await store.ingest({
+        ...request(),
+        jobs: [
+          {
+            routeName: 'r',
+            instanceId: 'r/a',
+            pluginSlug: 'log',
+            maxAttempts: 1,
+            project: 'front-end',
+          },
+        ],
+      });
+      const [job] = await store.lease('r/a', 1, 'w1', 60_000);
+      const error = {
+        name: 'DeliveryError',
+        code: 'PB_DELIVERY_UNRECOVERABLE',
+        message: '410',
+        retryable: false,
+      };
+      await store.settle(
+        job!,
+        { attempt: 1, startedAt: now, finishedAt: now, outcome: 'failed', error },
+        { state: 'dead' },
+      );
+      expect(
+        await store.listJobs({
+          state: 'dead',
+          project: 'front-end',
+          errorCode: 'PB_DELIVERY_UNRECOVERABLE',
+        }),
+      ).toHaveLength(1);
+      expect(await store.listJobs({ project: 'back-end' })).toHaveLength(0);
+      expect(await store.listJobs({ since: now + 1 })).toHaveLength(0);
+
+      expect(await store.replay({ filter: { instanceId: 'r/a' } })).toEqual([job!.id]);
+      // Replaying what is already queued changes nothing.
+      expect(await store.replay({ ids: [job!.id] })).toEqual([]);
+      const [again] = await store.lease('r/a', 1, 'w1', 60_000);
+      expect(again).toMatchObject({
+        id: job!.id,
+        attempts: 1,
+        replays: 1,
+        idempotencyKey: job!.idempotencyKey,
+      });
+      await store.settle(
+        again!,
+        { attempt: 1, startedAt: now, finishedAt: now, outcome: 'succeeded' },
+        { state: 'succeeded' },
+      );
+      const attempts = await store.listAttempts(job!.id);
+      expect(attempts.map((a) => [a.chain, a.attempt, a.outcome])).toEqual([
+        [0, 1, 'failed'],
+        [1, 1, 'succeeded'],
+      ]);
+      expect(await store.countJobsByState()).toMatchObject({ dead: 0, succeeded: 1, pending: 0 });
+      // By id, a succeeded delivery can be sent again too.
+      expect(await store.replay({ ids: [job!.id] })).toEqual([job!.id]);
+    });
+
     it('refuses work after close with PB_STORE_CLOSED, and close is idempotent', async () => {
       const a = store.close();
       expect(store.close()).toBe(a);
