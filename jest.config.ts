@@ -30,6 +30,7 @@ const config: Config = {
     '^@plugboard/relay$': '<rootDir>/packages/relay/src/index.ts',
     '^@plugboard/notifier-webhook$': '<rootDir>/packages/notifier-webhook/src/index.ts',
     '^@plugboard/notifier-jira$': '<rootDir>/packages/notifier-jira/src/index.ts',
+    '^@plugboard/notifier-im$': '<rootDir>/packages/notifier-im/src/index.ts',
   },
   setupFilesAfterEnv: ['<rootDir>/jest.setup.ts'],
   testTimeout: 30000,

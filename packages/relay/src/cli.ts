@@ -167,6 +167,167 @@ program
     process.exitCode = await jira.jiraCli(args);
   });
 
+/** Base URL of the configured relay, for commands that talk to a running one. */
+function relayUrl(loaded: LoadedConfig, url?: string): string {
+  const host = ['0.0.0.0', '::'].includes(loaded.listen.host) ? '127.0.0.1' : loaded.listen.host;
+  return (url ?? `http://${host.includes(':') ? `[${host}]` : host}:${loaded.listen.port}`).replace(
+    /\/+$/,
+    '',
+  );
+}
+
+/** Call the relay's JSON API with the configured api.token; print errors as the API words them. */
+async function callApi(
+  opts: { config?: string; url?: string },
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const loaded = load(opts);
+  const token = loaded.config.api.token;
+  if (!token) throw new Error('api.token (PLUGBOARD_API_TOKEN) is not set: the API needs it');
+  const res = await fetch(`${relayUrl(loaded, opts.url)}/api${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const json = (await res.json().catch(() => ({}))) as {
+    error?: { code: string; message: string };
+  };
+  if (!res.ok) {
+    throw Object.assign(new Error(json.error?.message ?? `HTTP ${res.status}`), {
+      code: json.error?.code,
+    });
+  }
+  return json;
+}
+
+const filterOptions = (cmd: Command): Command =>
+  cmd
+    .option('--state <state>', 'pending, running, succeeded, failed, dead or skipped')
+    .option('--instance <id>', 'route/instance, e.g. alerts/webhook')
+    .option('--project <slug>', 'Sentry project slug')
+    .option('--code <code>', 'code of the last error, e.g. PB_DELIVERY_TIMEOUT')
+    .option('--since <when>', 'ISO date, or a duration ago: 30m, 2h, 7d')
+    .option('--until <when>', 'ISO date, or a duration ago');
+
+type FilterOpts = {
+  state?: string;
+  instance?: string;
+  project?: string;
+  code?: string;
+  since?: string;
+  until?: string;
+};
+
+function filterQuery(o: FilterOpts & { limit?: string }): Record<string, string> {
+  const q: Record<string, string> = {};
+  for (const k of ['state', 'instance', 'project', 'code', 'since', 'until', 'limit'] as const) {
+    const v = o[k];
+    if (v !== undefined) q[k] = v;
+  }
+  return q;
+}
+
+const deliveries = program
+  .command('deliveries')
+  .description('The delivery log of a running relay (through its JSON API, with api.token).');
+
+filterOptions(
+  deliveries
+    .command('list')
+    .description('List deliveries, newest first.')
+    .addOption(configOption)
+    .option('--url <url>', 'relay base URL (default: the configured listen address)')
+    .option('--limit <n>', 'at most this many (1 to 1000, default 100)')
+    .option('--json', 'print JSON'),
+).action(
+  async (opts: FilterOpts & { config?: string; url?: string; limit?: string; json?: boolean }) => {
+    try {
+      const q = new URLSearchParams(filterQuery(opts)).toString();
+      const out = (await callApi(opts, 'GET', `/deliveries${q ? `?${q}` : ''}`)) as {
+        deliveries: Array<
+          Record<string, unknown> & { lastError?: { code: string; message: string } }
+        >;
+      };
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(out.deliveries, null, 2) + '\n');
+        return;
+      }
+      for (const d of out.deliveries) {
+        process.stdout.write(
+          [
+            d.id,
+            d.state,
+            d.instanceId,
+            d.project ?? '-',
+            `attempts ${String(d.attempts)}/${String(d.maxAttempts)}`,
+            new Date(d.createdAt as number).toISOString(),
+            d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : '',
+          ]
+            .join('  ')
+            .trimEnd() + '\n',
+        );
+      }
+      if (out.deliveries.length === 0) process.stdout.write('no deliveries match\n');
+    } catch (err) {
+      fail(err);
+    }
+  },
+);
+
+deliveries
+  .command('show')
+  .description('One delivery with its webhook and every attempt.')
+  .argument('<id>')
+  .addOption(configOption)
+  .option('--url <url>', 'relay base URL (default: the configured listen address)')
+  .action(async (id: string, opts: { config?: string; url?: string }) => {
+    try {
+      const out = await callApi(opts, 'GET', `/deliveries/${encodeURIComponent(id)}`);
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+filterOptions(
+  deliveries
+    .command('replay')
+    .description(
+      'Deliver again, as a new chain of attempts under the same idempotency key: the given ids, or every dead delivery matching the filter.',
+    )
+    .argument('[ids...]')
+    .addOption(configOption)
+    .option('--url <url>', 'relay base URL (default: the configured listen address)'),
+).action(async (ids: string[], opts: FilterOpts & { config?: string; url?: string }) => {
+  try {
+    const filter = filterQuery(opts);
+    if (ids.length === 0 && Object.keys(filter).length === 0) {
+      throw new Error(
+        'name delivery ids, or a filter such as --instance or --since (replays dead ones)',
+      );
+    }
+    const out = (await callApi(
+      opts,
+      'POST',
+      '/deliveries/replay',
+      ids.length > 0 ? { ids } : { filter },
+    )) as { replayed: string[] };
+    process.stdout.write(
+      out.replayed.length === 0
+        ? 'nothing to replay (pending or running deliveries are already on their way)\n'
+        : `replayed ${out.replayed.length}: ${out.replayed.join(', ')}\n`,
+    );
+  } catch (err) {
+    fail(err);
+  }
+});
+
 program
   .command('migrate')
   .description(
@@ -256,5 +417,123 @@ program
       fail(err);
     }
   });
+
+program
+  .command('render')
+  .description(
+    'Print what a notifier would send for a sample webhook or a JSON file, without sending it.',
+  )
+  .argument('<plugin>', 'notifier slug, e.g. dingtalk')
+  .argument('<fixture>', `a sample kind (${SAMPLE_KINDS.join(', ')}) or a webhook JSON file`)
+  .addOption(configOption)
+  .option(
+    '--set <key=value>',
+    'an instance setting, repeatable; overrides the first route instance of the plugin',
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
+  .option('--resource <resource>', 'Sentry-Hook-Resource of a JSON file (default: guessed)')
+  .option('--raw', 'print the body exactly as it would be sent')
+  .action(
+    async (
+      slug: string,
+      fixture: string,
+      opts: { config?: string; set: string[]; resource?: string; raw?: boolean },
+    ) => {
+      try {
+        const sdk = require('@plugboard/sdk') as typeof import('@plugboard/sdk');
+        const fs = require('node:fs') as typeof import('node:fs');
+        // Rendering needs no secrets: unset references do not stop it.
+        const loaded = load(opts, true);
+        const registry = createRegistry(loaded, process.cwd());
+        registry.discover();
+        const plugin = await registry.getNotifier(slug);
+
+        // The settings: the first route instance using the plugin, then --set.
+        const instance = loaded.config.routes
+          .flatMap((route) => route.instances)
+          .find((i) => i.plugin === slug);
+        const raw: Record<string, unknown> = { ...(instance?.config ?? {}) };
+        for (const pair of opts.set) {
+          const eq = pair.indexOf('=');
+          if (eq < 1) throw new Error(`--set expects key=value, got ${JSON.stringify(pair)}`);
+          raw[pair.slice(0, eq)] = pair.slice(eq + 1);
+        }
+        const { config, problems } = sdk.validatePluginConfig(plugin.configFields(), raw);
+        for (const p of problems) {
+          process.stderr.write(`plugboard: render: ${slug}.${p.field}: ${p.problem} (ignored)\n`);
+        }
+
+        // The notification: a recorded sample, or a file.
+        let resource: string;
+        let body: unknown;
+        if (SAMPLE_KINDS.includes(fixture) || fixture === 'legacy_webhook') {
+          const sample = loadSample(fixture);
+          resource = sample.resource;
+          body = sample.body;
+        } else if (fs.existsSync(fixture)) {
+          body = JSON.parse(fs.readFileSync(fixture, 'utf8')) as unknown;
+          const data = (body as { data?: Record<string, unknown> }).data ?? {};
+          // What each resource's `data` carries.
+          const byKey: Array<[key: string, resource: string]> = [
+            ['issue', 'issue'],
+            ['event', 'event_alert'],
+            ['error', 'error'],
+            ['metric_alert', 'metric_alert'],
+            ['comment_id', 'comment'],
+          ];
+          resource =
+            opts.resource ??
+            byKey.find(([key]) => key in data)?.[1] ??
+            ('data' in (body as object) ? 'installation' : 'legacy_webhook');
+        } else {
+          throw new Error(
+            `${JSON.stringify(fixture)} is neither a sample kind (${SAMPLE_KINDS.join(', ')}) nor a file`,
+          );
+        }
+        const parsed =
+          resource === 'legacy_webhook'
+            ? sdk.parseLegacyWebhook(body)
+            : sdk.parseSentryWebhook({ resource, body });
+        if (!parsed.ok)
+          throw new Error(`cannot parse ${fixture}: ${parsed.reason}: ${parsed.detail}`);
+        const notification = parsed.notification;
+
+        // Notifiers that can say what they send do; others get the default text.
+        const renderer = (
+          plugin as unknown as {
+            render?: (n: unknown, c: unknown) => { contentType: string; body: string };
+          }
+        ).render;
+        let out: { contentType: string; body: string };
+        if (typeof renderer === 'function') {
+          out = await renderer.call(plugin, notification, config);
+        } else {
+          let text: string;
+          try {
+            const templates = require('@plugboard/templates') as {
+              renderDefault: (n: unknown, o: { escape: 'none' }) => string;
+            };
+            text = templates.renderDefault(notification, { escape: 'none' });
+          } catch {
+            text = [notification.title, notification.message, notification.url ?? '']
+              .filter((line) => line !== '')
+              .join('\n');
+          }
+          out = { contentType: 'text/plain', body: text };
+        }
+        process.stderr.write(
+          `plugboard: ${slug} would send ${Buffer.byteLength(out.body)} bytes of ${out.contentType} for ${notification.kind}\n`,
+        );
+        let printed = out.body;
+        if (!opts.raw && /json/i.test(out.contentType)) {
+          printed = JSON.stringify(JSON.parse(out.body) as unknown, null, 2);
+        }
+        process.stdout.write(printed.endsWith('\n') ? printed : `${printed}\n`);
+      } catch (err) {
+        fail(err);
+      }
+    },
+  );
 
 program.parseAsync(process.argv).catch(fail);

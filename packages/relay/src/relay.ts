@@ -52,6 +52,7 @@ export function builtinPlugins(): BuiltinPlugin[] {
   const bundled: Array<[name: string, pkg: string, exportName: string]> = [
     ['webhook', '@plugboard/notifier-webhook', 'WebhookNotifier'],
     ['jira', '@plugboard/notifier-jira', 'JiraNotifier'],
+    ['im', '@plugboard/notifier-im', 'ImNotifier'],
   ];
   for (const [name, pkgName, exportName] of bundled) {
     let version: string;

@@ -7,6 +7,8 @@ import {
   brokenPluginApp,
   CLIENT_SECRET,
   cleanup,
+  issueCreated,
+  postSentry,
   LEGACY_TOKEN,
   RELAY_DIR,
   relayConfig,
@@ -31,6 +33,7 @@ const versionOf = (packageJson: string): string =>
 const RELAY_VERSION = versionOf(join(RELAY_DIR, 'package.json'));
 const WEBHOOK_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-webhook', 'package.json'));
 const JIRA_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-jira', 'package.json'));
+const IM_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-im', 'package.json'));
 
 interface PluginRow {
   name: string;
@@ -56,7 +59,7 @@ function parseTable(stdout: string): Array<Record<string, string>> {
 describe('plugboard plugins', () => {
   afterEach(() => cleanup());
 
-  it('lists the bundled log, webhook and jira notifiers with package, version and status', async () => {
+  it('lists the bundled log, webhook, jira and im notifiers with package, version and status', async () => {
     const cwd = tempDir('pb-cli-');
     const res = await runCli(['plugins'], { cwd });
     expect(res.stderr).toBe('');
@@ -84,6 +87,13 @@ describe('plugboard plugins', () => {
         STATUS: 'loaded',
         ERROR: '',
       },
+      {
+        NAME: 'im',
+        GROUP: 'plugboard.notifiers',
+        PACKAGE: `@plugboard/notifier-im@${IM_VERSION}`,
+        STATUS: 'loaded',
+        ERROR: '',
+      },
     ]);
 
     const json = await runCli(['plugins', '--json'], { cwd });
@@ -108,6 +118,12 @@ describe('plugboard plugins', () => {
         packageVersion: JIRA_VERSION,
         status: 'loaded',
       }),
+      expect.objectContaining({
+        name: 'im',
+        packageName: '@plugboard/notifier-im',
+        packageVersion: IM_VERSION,
+        status: 'loaded',
+      }),
     ]);
   });
 
@@ -120,9 +136,10 @@ describe('plugboard plugins', () => {
       ['log', 'loaded'],
       ['webhook', 'loaded'],
       ['jira', 'loaded'],
+      ['im', 'loaded'],
       ['broken', 'failed'],
     ]);
-    const broken = rows[3]!;
+    const broken = rows[4]!;
     expect(broken.PACKAGE).toBe('plugboard-notifier-broken@1.2.3');
     expect(broken.ERROR).toMatch(/^PB_PLUGIN_IMPORT_FAILED: plugboard-notifier-broken@1\.2\.3 /);
     expect(broken.ERROR).toContain('broken plugin failed on import #1');
@@ -134,9 +151,10 @@ describe('plugboard plugins', () => {
       ['log', 'loaded'],
       ['webhook', 'loaded'],
       ['jira', 'loaded'],
+      ['im', 'loaded'],
       ['broken', 'failed'],
     ]);
-    const failed = list[3]!;
+    const failed = list[4]!;
     expect(failed).toMatchObject({
       packageName: 'plugboard-notifier-broken',
       packageVersion: '1.2.3',
@@ -234,7 +252,7 @@ describe('plugboard check-config', () => {
     expect(res.stderr).toContain('PB_CONFIG_PLUGIN_UNKNOWN');
     expect(res.stderr).toContain('"slack-notifier"');
     expect(res.stderr).toContain('routes[0] (alerts)');
-    expect(res.stderr).toMatch(/known: log, webhook, jira\b/);
+    expect(res.stderr).toMatch(/known: log, webhook, jira, im\b/);
   });
 
   it('names an environment variable a ${env:...} reference needs', async () => {
@@ -463,5 +481,45 @@ describe('plugboard jira fields', () => {
     } finally {
       jira.close();
     }
+  });
+});
+
+describe('plugboard deliveries', () => {
+  afterEach(() => cleanup());
+
+  it('lists a dead delivery, and replays it once the target is back', async () => {
+    const sink = await startSink({ kind: 'reset' });
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      ...relayConfig({ dataDir: `${cwd}/data`, sinkUrl: sink.url, instance: { maxAttempts: 1 } }),
+      api: { token: 'cli-api-token-0123456789' },
+    });
+    const relay = await startRelay({ config, cwd });
+    const { resource, body } = issueCreated('8100');
+    expect((await postSentry(relay.url, resource, body)).status).toBe(202);
+
+    const cli = (...args: string[]) =>
+      runCli(['deliveries', ...args, '--config', config, '--url', relay.url], { cwd });
+    let listed = await cli('list', '--state', 'dead');
+    await waitFor(async () => {
+      listed = await cli('list', '--state', 'dead');
+      return /dead/.test(listed.stdout);
+    }, 'the delivery to be dead');
+    expect(listed.code).toBe(0);
+    const id = listed.stdout.split(/\s+/)[0]!;
+    expect(listed.stdout).toMatch(/all\/sink\s+front-end\s+attempts 1\/1/);
+
+    const shown = await cli('show', id);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ delivery: { id, state: 'dead' } });
+
+    sink.setMode({ kind: 'ok' });
+    const replayed = await cli('replay', id);
+    expect(replayed.stdout).toBe(`replayed 1: ${id}\n`);
+    await waitFor(() => sink.requests.length === 1, 'the replayed delivery at the sink');
+    expect(sink.requests[0]!.verified).toBe(true);
+
+    const none = await cli('replay');
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/name delivery ids, or a filter/);
   });
 });

@@ -173,7 +173,7 @@ describe('resolveInstances', () => {
     const loaded = withFile('routes:\n  - name: ops\n    instances: [{ plugin: slack }]\n');
     await expect(resolveInstances(loaded, registryWith())).rejects.toMatchObject({
       code: 'PB_CONFIG_PLUGIN_UNKNOWN',
-      message: expect.stringMatching(/no plugin "slack".*known: log, webhook, jira/),
+      message: expect.stringMatching(/no plugin "slack".*known: log, webhook, jira, im/),
     });
   });
 

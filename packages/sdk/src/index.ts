@@ -69,6 +69,8 @@ export type {
   PluginStore,
   RateLimiter,
   NotifyContext,
+  UserSettings,
+  UserNotificationOptions,
   TestConfigurationResult,
 } from './plugin';
 

@@ -67,6 +67,24 @@ export interface RateLimiter {
   isLimited(key: string, limit: number, windowSeconds: number): Promise<boolean>;
 }
 
+export interface UserNotificationOptions {
+  /** What to answer when neither the user's project nor global setting is set. Default: true (on). */
+  defaultEnabled?: boolean;
+}
+
+/**
+ * Per-user notification settings the host keeps (the seed's per-user
+ * "IM on/off"): a user's setting for one project wins over their global one,
+ * which wins over the default (on, unless the caller passes `defaultEnabled`).
+ */
+export interface UserSettings {
+  isNotificationEnabled(
+    email: string,
+    project?: string,
+    options?: UserNotificationOptions,
+  ): Promise<boolean>;
+}
+
 /** Everything a plugin call gets besides the notification. Fresh per call. */
 export interface NotifyContext<C extends PluginConfig = PluginConfig> {
   /** Validated instance configuration, secrets resolved. */
@@ -84,6 +102,11 @@ export interface NotifyContext<C extends PluginConfig = PluginConfig> {
   logger: PluginLogger;
   store: PluginStore;
   rateLimiter: RateLimiter;
+  /**
+   * Per-user notification settings, when the host keeps them (the relay
+   * does). Optional: treat absent as "everyone uses the default".
+   */
+  users?: UserSettings;
 }
 
 export type Awaitable<T> = T | Promise<T>;

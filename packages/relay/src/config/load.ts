@@ -10,6 +10,7 @@ export const ENV_SETTINGS = {
   PLUGBOARD_DATA_DIR: 'dataDir',
   PLUGBOARD_SENTRY_CLIENT_SECRET: 'sentry.clientSecret',
   PLUGBOARD_LEGACY_TOKEN: 'legacy.token',
+  PLUGBOARD_API_TOKEN: 'api.token',
   PLUGBOARD_LOG_LEVEL: 'log.level',
   SENTRY_DSN: 'sentryDsn',
   PLUGBOARD_DATABASE_URL: 'databaseUrl',
@@ -19,7 +20,13 @@ export const ENV_SETTINGS = {
 export const DEFAULT_CONFIG_FILE = 'plugboard.yaml';
 
 /** Settings whose values are never shown in full. */
-const SECRET_PATHS = new Set(['sentry.clientSecret', 'legacy.token', 'sentryDsn', 'databaseUrl']);
+const SECRET_PATHS = new Set([
+  'sentry.clientSecret',
+  'legacy.token',
+  'api.token',
+  'sentryDsn',
+  'databaseUrl',
+]);
 
 export interface ListenAddress {
   host: string;

@@ -64,6 +64,13 @@ export const configSchema = z
       .object({ token: z.string().min(16, 'at least 16 characters').optional() })
       .strict()
       .default({}),
+    api: z
+      .object({
+        /** Bearer token of the JSON API (`/api/...`); without it the API answers 503. */
+        token: z.string().min(16, 'at least 16 characters').optional(),
+      })
+      .strict()
+      .default({}),
     limits: z
       .object({
         bodyBytes: z

@@ -14,6 +14,7 @@ import {
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import type { LeasedJob, Store } from '../store/types';
+import { storeUserSettings } from '../server/api';
 import { pluginStore, storeRateLimiter } from './plugin-services';
 
 export interface BackoffOptions {
@@ -256,6 +257,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         logger: log,
         store: pluginStore(this.o.store, def.plugin.slug),
         rateLimiter: storeRateLimiter(this.o.store),
+        users: storeUserSettings(this.o.store),
       };
       // One timeout covers the whole attempt, shouldNotify included.
       const notified = await this.withTimeout(

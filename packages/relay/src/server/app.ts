@@ -4,6 +4,7 @@ import type { RelayConfig } from '../config/schema';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import type { Store } from '../store/types';
+import { createApiRouter } from './api';
 import { createIngestHandlers, errorBody, sendJson } from './ingest';
 
 export { safeEqual } from './ingest';
@@ -44,6 +45,8 @@ function createExpressApp(deps: AppDeps): express.Express {
     res.set('Content-Type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
+
+  app.use('/api', createApiRouter(deps));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json(errorBody('PB_NOT_FOUND', 'no such endpoint'));

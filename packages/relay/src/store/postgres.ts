@@ -525,6 +525,16 @@ export class PostgresStore implements Store {
     });
   }
 
+  getJob(id: string): Promise<JobRecord | undefined> {
+    return this.run('getJob', async () => {
+      if (!/^\d+$/.test(id)) return undefined;
+      const { rows } = await this.pool.query<JobRow>(`SELECT * FROM ${this.s}.jobs WHERE id = $1`, [
+        Number(id),
+      ]);
+      return rows[0] ? toJob(rows[0]) : undefined;
+    });
+  }
+
   replay(selection: { ids?: string[]; filter?: JobFilter }): Promise<string[]> {
     return this.run('replay', () =>
       this.tx(async (c) => {

@@ -694,6 +694,14 @@ export class SqliteStore implements Store {
     });
   }
 
+  getJob(id: string): Promise<JobRecord | undefined> {
+    return this.guard('getJob', () => {
+      const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(Number(id)) as
+        JobRow | undefined;
+      return row ? toJob(row) : undefined;
+    });
+  }
+
   replay(selection: { ids?: string[]; filter?: JobFilter }): Promise<string[]> {
     return this.guard('replay', () =>
       this.db.transaction(() => {

@@ -165,6 +165,7 @@ export interface Store {
   nextRunAt(instanceId: string): Promise<number | undefined>;
   getWebhook(id: string): Promise<(WebhookRecord & { body: Buffer }) | undefined>;
   listJobs(filter?: JobFilter): Promise<JobRecord[]>;
+  getJob(id: string): Promise<JobRecord | undefined>;
   listAttempts(jobId: string): Promise<AttemptRecord[]>;
   /**
    * Run finished deliveries again: a new chain of attempts under the same

@@ -4,6 +4,7 @@ import type {
   PluginLogger,
   PluginStore,
   RateLimiter,
+  UserSettings,
 } from '../plugin';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -149,6 +150,8 @@ export interface TestContextOptions {
   /** Share one store (or limiter) between contexts to simulate several calls. */
   store?: PluginStore;
   rateLimiter?: RateLimiter;
+  /** Per-user settings service (`ctx.users`); absent by default, as with hosts that keep none. */
+  users?: UserSettings;
   /** Clock of the default store and limiter; defaults to `Date.now`. */
   now?: Clock;
 }
@@ -180,6 +183,7 @@ export function createTestContext<C extends PluginConfig = PluginConfig>(
     logger,
     store: options.store ?? new MemoryStore(options.now),
     rateLimiter: options.rateLimiter ?? new MemoryRateLimiter(options.now),
+    ...(options.users ? { users: options.users } : {}),
     logs: logger.entries,
     abortController,
   };
