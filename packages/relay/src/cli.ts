@@ -328,6 +328,51 @@ filterOptions(
   }
 });
 
+const instances = program
+  .command('instances')
+  .description(
+    'Plugin instances of a running relay and whether they are paused (JSON API, api.token).',
+  );
+
+instances
+  .command('list')
+  .description('Every route instance, paused or delivering.')
+  .addOption(configOption)
+  .option('--url <url>', 'relay base URL (default: the configured listen address)')
+  .action(async (opts: { config?: string; url?: string }) => {
+    try {
+      const out = (await callApi(opts, 'GET', '/instances')) as {
+        instances: Array<{ id: string; paused: boolean; since?: number; reason?: string }>;
+      };
+      for (const i of out.instances) {
+        process.stdout.write(
+          i.paused
+            ? `${i.id}  PAUSED since ${new Date(i.since ?? 0).toISOString()}: ${i.reason ?? ''}\n`
+            : `${i.id}  delivering\n`,
+        );
+      }
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+instances
+  .command('resume')
+  .description('Let a paused instance deliver again (on every replica).')
+  .argument('<id>', 'route/instance')
+  .addOption(configOption)
+  .option('--url <url>', 'relay base URL (default: the configured listen address)')
+  .action(async (id: string, opts: { config?: string; url?: string }) => {
+    try {
+      const out = (await callApi(opts, 'POST', `/instances/${encodeURIComponent(id)}/resume`)) as {
+        resumed: boolean;
+      };
+      process.stdout.write(out.resumed ? `${id} resumed\n` : `${id} was not paused\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
 program
   .command('migrate')
   .description(

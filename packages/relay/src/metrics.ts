@@ -35,6 +35,12 @@ export class RelayMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  readonly paused = new Gauge({
+    name: 'plugboard_instance_paused',
+    help: 'Whether a plugin instance is paused after failing too many times in a row (1) or delivering (0).',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
   readonly ingestLatency = new Histogram({
     name: 'plugboard_ingest_duration_seconds',
     help: 'Time from request to acknowledgement of an accepted webhook.',

@@ -21,6 +21,7 @@ import { PostgresStore } from './store/postgres';
 import type { Store } from './store/types';
 import { LogNotifier } from './builtin/log-notifier';
 import { RELAY_VERSION } from './version';
+import { durationMs } from './durations';
 import { initSelfMonitoring, type SelfMonitor } from './self-monitoring';
 
 export interface RelayOptions {
@@ -53,6 +54,8 @@ export function builtinPlugins(): BuiltinPlugin[] {
     ['webhook', '@plugboard/notifier-webhook', 'WebhookNotifier'],
     ['jira', '@plugboard/notifier-jira', 'JiraNotifier'],
     ['im', '@plugboard/notifier-im', 'ImNotifier'],
+    ['dingtalk', '@plugboard/notifier-dingtalk', 'DingTalkNotifier'],
+    ['feishu', '@plugboard/notifier-feishu', 'FeishuNotifier'],
   ];
   for (const [name, pkgName, exportName] of bundled) {
     let version: string;
@@ -154,6 +157,10 @@ export async function resolveInstances(
         concurrency: inst.concurrency ?? config.dispatch.concurrency,
         timeoutMs: inst.timeoutMs ?? config.dispatch.timeoutMs,
         maxAttempts: inst.maxAttempts ?? config.dispatch.maxAttempts,
+        retrySchedule: (inst.retry?.schedule ?? config.dispatch.retry.schedule).map(durationMs),
+        retryJitter: inst.retry?.jitter ?? config.dispatch.retry.jitter,
+        expireAfterMs: durationMs(inst.retry?.expireAfter ?? config.dispatch.retry.expireAfter),
+        pauseAfterFailures: inst.pauseAfterFailures ?? config.dispatch.pauseAfterFailures,
       });
     }
   }
@@ -214,6 +221,7 @@ export class Relay {
   readonly app: ReturnType<typeof createApp>;
   private server: Server | undefined;
   private closing: Promise<void> | undefined;
+  private lastStoreFailure = 0;
   private purgeTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -255,6 +263,9 @@ export class Relay {
         for (const id of ids) this.dispatcher.wake(id);
       },
       ready: () => this.readiness(broken),
+      onStoreFailure: () => {
+        this.lastStoreFailure = Date.now();
+      },
       onUnexpectedError: (err, ctx) => monitor.capture(err, ctx),
     });
   }
@@ -349,7 +360,12 @@ export class Relay {
     const checks: ReadyReport['checks'] = {};
     try {
       await this.store.checkWritable();
-      checks.store = { ok: true };
+      // A small probe write can still fit where a webhook did not (a nearly
+      // full disk): a refusal in the last few seconds counts too.
+      checks.store =
+        Date.now() - this.lastStoreFailure < 5000
+          ? { ok: false, detail: 'the store refused a webhook in the last 5 s' }
+          : { ok: true };
     } catch (err) {
       checks.store = { ok: false, detail: (err as Error).message };
     }

@@ -34,6 +34,8 @@ const RELAY_VERSION = versionOf(join(RELAY_DIR, 'package.json'));
 const WEBHOOK_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-webhook', 'package.json'));
 const JIRA_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-jira', 'package.json'));
 const IM_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-im', 'package.json'));
+const DINGTALK_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-dingtalk', 'package.json'));
+const FEISHU_VERSION = versionOf(join(RELAY_DIR, '..', 'notifier-feishu', 'package.json'));
 
 interface PluginRow {
   name: string;
@@ -59,7 +61,7 @@ function parseTable(stdout: string): Array<Record<string, string>> {
 describe('plugboard plugins', () => {
   afterEach(() => cleanup());
 
-  it('lists the bundled log, webhook, jira and im notifiers with package, version and status', async () => {
+  it('lists every bundled notifier with package, version and status', async () => {
     const cwd = tempDir('pb-cli-');
     const res = await runCli(['plugins'], { cwd });
     expect(res.stderr).toBe('');
@@ -94,6 +96,20 @@ describe('plugboard plugins', () => {
         STATUS: 'loaded',
         ERROR: '',
       },
+      {
+        NAME: 'dingtalk',
+        GROUP: 'plugboard.notifiers',
+        PACKAGE: `@plugboard/notifier-dingtalk@${DINGTALK_VERSION}`,
+        STATUS: 'loaded',
+        ERROR: '',
+      },
+      {
+        NAME: 'feishu',
+        GROUP: 'plugboard.notifiers',
+        PACKAGE: `@plugboard/notifier-feishu@${FEISHU_VERSION}`,
+        STATUS: 'loaded',
+        ERROR: '',
+      },
     ]);
 
     const json = await runCli(['plugins', '--json'], { cwd });
@@ -124,6 +140,12 @@ describe('plugboard plugins', () => {
         packageVersion: IM_VERSION,
         status: 'loaded',
       }),
+      expect.objectContaining({
+        name: 'dingtalk',
+        packageVersion: DINGTALK_VERSION,
+        status: 'loaded',
+      }),
+      expect.objectContaining({ name: 'feishu', packageVersion: FEISHU_VERSION, status: 'loaded' }),
     ]);
   });
 
@@ -137,9 +159,11 @@ describe('plugboard plugins', () => {
       ['webhook', 'loaded'],
       ['jira', 'loaded'],
       ['im', 'loaded'],
+      ['dingtalk', 'loaded'],
+      ['feishu', 'loaded'],
       ['broken', 'failed'],
     ]);
-    const broken = rows[4]!;
+    const broken = rows[6]!;
     expect(broken.PACKAGE).toBe('plugboard-notifier-broken@1.2.3');
     expect(broken.ERROR).toMatch(/^PB_PLUGIN_IMPORT_FAILED: plugboard-notifier-broken@1\.2\.3 /);
     expect(broken.ERROR).toContain('broken plugin failed on import #1');
@@ -152,9 +176,11 @@ describe('plugboard plugins', () => {
       ['webhook', 'loaded'],
       ['jira', 'loaded'],
       ['im', 'loaded'],
+      ['dingtalk', 'loaded'],
+      ['feishu', 'loaded'],
       ['broken', 'failed'],
     ]);
-    const failed = list[4]!;
+    const failed = list[6]!;
     expect(failed).toMatchObject({
       packageName: 'plugboard-notifier-broken',
       packageVersion: '1.2.3',
@@ -252,7 +278,7 @@ describe('plugboard check-config', () => {
     expect(res.stderr).toContain('PB_CONFIG_PLUGIN_UNKNOWN');
     expect(res.stderr).toContain('"slack-notifier"');
     expect(res.stderr).toContain('routes[0] (alerts)');
-    expect(res.stderr).toMatch(/known: log, webhook, jira, im\b/);
+    expect(res.stderr).toMatch(/known: log, webhook, jira, im, dingtalk, feishu\b/);
   });
 
   it('names an environment variable a ${env:...} reference needs', async () => {

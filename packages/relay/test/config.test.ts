@@ -36,7 +36,7 @@ describe('loadConfig', () => {
     const loaded = loadConfig({ env: {}, cwd: dir });
     expect(loaded.listen).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(loaded.config.dataDir).toBe(join(dir, '.plugboard-data'));
-    expect(loaded.config.dispatch.maxAttempts).toBe(12);
+    expect(loaded.config.dispatch.maxAttempts).toBe(8);
     expect(loaded.file).toBeUndefined();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -173,7 +173,9 @@ describe('resolveInstances', () => {
     const loaded = withFile('routes:\n  - name: ops\n    instances: [{ plugin: slack }]\n');
     await expect(resolveInstances(loaded, registryWith())).rejects.toMatchObject({
       code: 'PB_CONFIG_PLUGIN_UNKNOWN',
-      message: expect.stringMatching(/no plugin "slack".*known: log, webhook, jira, im/),
+      message: expect.stringMatching(
+        /no plugin "slack".*known: log, webhook, jira, im, dingtalk, feishu/,
+      ),
     });
   });
 

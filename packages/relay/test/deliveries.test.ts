@@ -99,6 +99,42 @@ describe('JSON API: the delivery log', () => {
   });
 });
 
+describe('JSON API: instances and their pause state', () => {
+  it('lists instances, shows a pause, and resumes it', async () => {
+    const recorder = new RecordingNotifier();
+    const t = await startRelay(
+      {
+        api: { token: API_TOKEN },
+        routes: [{ name: 'all', instances: [{ plugin: 'recorder' }] }],
+      },
+      { plugins: [recorder] },
+    );
+    try {
+      const list = await request(t.relay.app).get('/api/instances').set(auth);
+      expect(list.body).toEqual({ instances: [{ id: 'all/recorder', paused: false }] });
+      await t.relay.store.kvSet('instances', 'all/recorder', {
+        paused: true,
+        since: 1,
+        reason: '503',
+      });
+      const paused = await request(t.relay.app).get('/api/instances').set(auth);
+      expect(paused.body.instances[0]).toMatchObject({ paused: true, reason: '503' });
+      const resumed = await request(t.relay.app)
+        .post(`/api/instances/${encodeURIComponent('all/recorder')}/resume`)
+        .set(auth);
+      expect(resumed.body).toEqual({ id: 'all/recorder', resumed: true });
+      expect(await t.relay.store.kvGet('instances', 'all/recorder')).toBeUndefined();
+      const unknown = await request(t.relay.app)
+        .post(`/api/instances/${encodeURIComponent('all/nope')}/resume`)
+        .set(auth);
+      expect(unknown.status).toBe(404);
+      expect(unknown.body.error.message).toMatch(/known: all\/recorder/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('parseSince', () => {
   it('reads durations ago and ISO dates', () => {
     const now = Date.parse('2026-01-02T00:00:00Z');

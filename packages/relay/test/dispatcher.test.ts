@@ -8,7 +8,13 @@ import {
   type Notification,
   type NotifyContext,
 } from '@plugboard/sdk';
-import { Dispatcher, backoffDelay, type DispatchInstance } from '../src/dispatch/dispatcher';
+import {
+  Dispatcher,
+  backoffDelay,
+  retryDelay,
+  type DispatchInstance,
+} from '../src/dispatch/dispatcher';
+import { INSTANCES_NAMESPACE } from '../src/dispatch/pause';
 import { SqliteStore } from '../src/store/sqlite';
 import { RecordingNotifier, memoryLogger, signed, waitFor } from './helpers/relay';
 
@@ -22,6 +28,21 @@ describe('backoffDelay', () => {
     expect(backoffDelay(3, o, () => 1)).toBe(4000);
     expect(backoffDelay(10, o, () => 1)).toBe(10_000);
     expect(backoffDelay(10, o, () => 0)).toBe(5000);
+  });
+});
+
+describe('retryDelay', () => {
+  const backoff = { initialMs: 1000, factor: 2, maxMs: 10_000 };
+  it('walks the schedule, repeats its last step, and spreads each wait by the jitter', () => {
+    const def = { retrySchedule: [5000, 300_000, 1_800_000], retryJitter: 0.2 };
+    expect(retryDelay(1, def, backoff, () => 0.5)).toBe(5000);
+    expect(retryDelay(2, def, backoff, () => 0.5)).toBe(300_000);
+    expect(retryDelay(9, def, backoff, () => 0.5)).toBe(1_800_000);
+    expect(retryDelay(1, def, backoff, () => 0)).toBe(4500);
+    expect(retryDelay(1, def, backoff, () => 1)).toBe(5500);
+  });
+  it('falls back to exponential backoff with an empty schedule', () => {
+    expect(retryDelay(3, { retrySchedule: [] }, backoff, () => 1)).toBe(4000);
   });
 });
 
@@ -229,6 +250,48 @@ describe('Dispatcher', () => {
     await waitFor(async () => (await settledStates()).dead === 1, 'dead');
     expect(unexpected).toHaveLength(2);
     expect(p.received).toHaveLength(2);
+  });
+
+  it('gives up with PB_DELIVERY_EXPIRED when the next attempt would come after expireAfter', async () => {
+    const p = new RecordingNotifier('down');
+    p.behaviour = async () => {
+      throw retryable('503 from target');
+    };
+    await enqueue(['r/down'], '1', 10);
+    start([instance(p, { retrySchedule: [10, 10_000], expireAfterMs: 1000, maxAttempts: 10 })]);
+    await waitFor(async () => (await settledStates()).dead === 1, 'dead job');
+    // Attempt 2 came 10 ms later; attempt 3 would have come 10 s later: past 1 s.
+    expect(p.received).toHaveLength(2);
+    const [job] = await store.listJobs();
+    expect(job?.lastError).toMatchObject({
+      code: 'PB_DELIVERY_EXPIRED',
+      retryable: false,
+      cause: { code: 'PB_DELIVERY_FAILED', message: '503 from target' },
+    });
+  });
+
+  it('pauses an instance after N failures in a row, holds its jobs, and resumes when told', async () => {
+    const p = new RecordingNotifier('flaky');
+    let up = false;
+    p.behaviour = async () => {
+      if (!up) throw retryable('connection refused');
+    };
+    const paused: string[] = [];
+    for (let i = 0; i < 5; i++) await enqueue(['r/flaky'], String(i), 10);
+    const d = start([instance(p, { pauseAfterFailures: 3, retrySchedule: [10], concurrency: 1 })]);
+    d.on('paused', (id) => paused.push(id));
+    await waitFor(() => paused.length === 1, 'the pause');
+    expect(paused).toEqual(['r/flaky']);
+    expect(await store.kvGet(INSTANCES_NAMESPACE, 'r/flaky')).toMatchObject({
+      paused: true,
+      reason: 'connection refused',
+    });
+    const calls = p.received.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(p.received.length).toBe(calls);
+    up = true;
+    await store.kvDelete(INSTANCES_NAMESPACE, 'r/flaky');
+    await waitFor(async () => (await settledStates()).succeeded === 5, 'deliveries after resume');
   });
 
   it('on close, lets in-flight deliveries finish within the grace period', async () => {

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
     'PB_DELIVERY_UNRECOVERABLE',
     'PB_DELIVERY_RETRY_AFTER',
     'PB_DELIVERY_TIMEOUT',
+    'PB_DELIVERY_EXPIRED',
   ],
   webhook: [
     'PB_SIGNATURE_MISSING',
@@ -144,7 +145,7 @@ export class DeliveryError extends PlugboardError {
   }
 
   get retryable(): boolean {
-    return this.code !== 'PB_DELIVERY_UNRECOVERABLE';
+    return this.code !== 'PB_DELIVERY_UNRECOVERABLE' && this.code !== 'PB_DELIVERY_EXPIRED';
   }
 }
 
@@ -215,7 +216,7 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
     name,
     code: codeStr,
     message,
-    retryable: codeStr !== 'PB_DELIVERY_UNRECOVERABLE',
+    retryable: codeStr !== 'PB_DELIVERY_UNRECOVERABLE' && codeStr !== 'PB_DELIVERY_EXPIRED',
   };
   const status = readField(err, 'status');
   if (typeof status === 'number') out.status = status;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DURATION } from '../durations';
 
 /**
  * The relay's settings. Every key has a documented default
@@ -6,6 +7,26 @@ import { z } from 'zod';
  */
 
 const matchList = z.array(z.string().min(1)).default([]);
+
+const duration = z.union([
+  z.number().int().min(0),
+  z.string().regex(DURATION, 'a duration such as 30s, 5m, 2h, 1d'),
+]);
+
+/**
+ * The retry ladder. The default is the one delivery services settled on
+ * (Svix): seconds, then minutes, then hours; and a day-old alert is noise,
+ * so a delivery still failing after `expireAfter` stops.
+ */
+export const retrySchema = z
+  .object({
+    /** Wait before attempt n+1 is `schedule[n-1]` (the last one repeats). `[]`: use `backoff`. */
+    schedule: z.array(duration).max(50).default(['5s', '5m', '30m', '2h', '5h', '10h', '10h']),
+    /** Each wait is spread by ±jitter/2 of itself. */
+    jitter: z.number().min(0).max(1).default(0.2),
+    expireAfter: duration.default('24h'),
+  })
+  .strict();
 
 export const instanceSchema = z
   .object({
@@ -19,6 +40,9 @@ export const instanceSchema = z
     concurrency: z.number().int().min(1).max(256).optional(),
     timeoutMs: z.number().int().min(100).max(600_000).optional(),
     maxAttempts: z.number().int().min(1).max(100).optional(),
+    /** Overrides of `dispatch.retry` for this instance. */
+    retry: retrySchema.partial().optional(),
+    pauseAfterFailures: z.number().int().min(0).max(10_000).optional(),
   })
   .strict();
 
@@ -95,11 +119,17 @@ export const configSchema = z
       .object({
         concurrency: z.number().int().min(1).max(256).default(4),
         timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-        // With the backoff below, 12 attempts span about six and a half hours
-        // (5 s, 15 s, 45 s, ... capped at 1 h): a target down for an afternoon
-        // still gets its alerts; later than that they are noise.
-        maxAttempts: z.number().int().min(1).max(100).default(12),
+        // The first attempt and one per step of the retry schedule.
+        maxAttempts: z.number().int().min(1).max(100).default(8),
+        retry: retrySchema.default({
+          schedule: ['5s', '5m', '30m', '2h', '5h', '10h', '10h'],
+          jitter: 0.2,
+          expireAfter: '24h',
+        }),
+        /** Used instead of the schedule when `retry.schedule` is `[]`. */
         backoff: backoffSchema.default({ initialMs: 5000, factor: 3, maxMs: 3_600_000 }),
+        /** Consecutive failed attempts that pause an instance (0: never). */
+        pauseAfterFailures: z.number().int().min(0).max(10_000).default(20),
         pollIntervalMs: z.number().int().min(10).max(60_000).default(1000),
         shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
       })
@@ -107,8 +137,14 @@ export const configSchema = z
       .default({
         concurrency: 4,
         timeoutMs: 10_000,
-        maxAttempts: 12,
+        maxAttempts: 8,
+        retry: {
+          schedule: ['5s', '5m', '30m', '2h', '5h', '10h', '10h'],
+          jitter: 0.2,
+          expireAfter: '24h',
+        },
         backoff: { initialMs: 5000, factor: 3, maxMs: 3_600_000 },
+        pauseAfterFailures: 20,
         pollIntervalMs: 1000,
         shutdownGraceMs: 10_000,
       }),

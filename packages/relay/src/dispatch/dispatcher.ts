@@ -13,7 +13,8 @@ import {
 } from '@plugboard/sdk';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
-import type { LeasedJob, Store } from '../store/types';
+import type { AttemptInput, LeasedJob, Store } from '../store/types';
+import { INSTANCES_NAMESPACE, type PauseRecord } from './pause';
 import { storeUserSettings } from '../server/api';
 import { pluginStore, storeRateLimiter } from './plugin-services';
 
@@ -32,6 +33,14 @@ export interface DispatchInstance {
   concurrency: number;
   timeoutMs: number;
   maxAttempts: number;
+  /** Waits before attempts 2, 3, ... (the last repeats); empty: exponential `backoff`. */
+  retrySchedule?: readonly number[];
+  /** Each wait is spread by ±jitter/2 of itself. */
+  retryJitter?: number;
+  /** A delivery still failing this long after it was received is dead. */
+  expireAfterMs?: number;
+  /** Consecutive failed attempts that pause the instance; 0 never. */
+  pauseAfterFailures?: number;
 }
 
 export interface DispatcherOptions {
@@ -50,6 +59,7 @@ export interface DispatcherOptions {
 }
 
 export interface DispatcherEvents {
+  paused: [instanceId: string, reason: string];
   settled: [
     job: LeasedJob,
     outcome: 'succeeded' | 'retry' | 'dead' | 'skipped',
@@ -67,8 +77,25 @@ export function backoffDelay(attempt: number, o: BackoffOptions, random: () => n
   return Math.round(base / 2 + (random() * base) / 2);
 }
 
+/** The wait before the attempt after `attempt`, by the instance's ladder. */
+export function retryDelay(
+  attempt: number,
+  def: Pick<DispatchInstance, 'retrySchedule' | 'retryJitter'>,
+  backoff: BackoffOptions,
+  random: () => number,
+): number {
+  const schedule = def.retrySchedule ?? [];
+  if (schedule.length === 0) return backoffDelay(attempt, backoff, random);
+  const base = schedule[Math.min(attempt - 1, schedule.length - 1)]!;
+  const jitter = def.retryJitter ?? 0;
+  return Math.round(base * (1 - jitter / 2 + random() * jitter));
+}
+
 interface InstanceState {
   def: DispatchInstance;
+  /** Failed attempts in a row; a success resets it. */
+  failures: number;
+  paused: boolean;
   /** Leased but not started yet; at most `prefetch` of them. */
   buffer: LeasedJob[];
   /** How many jobs one lease may take: a few rounds of the concurrency. */
@@ -109,6 +136,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       this.states.set(def.instanceId, {
         def,
         buffer: [],
+        failures: 0,
+        paused: false,
         prefetch,
         // The lease outlives every attempt that may run before and during
         // this one, so a slow but live attempt is never taken over.
@@ -134,8 +163,49 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     return n;
   }
 
+  /**
+   * Stop delivering for an instance whose target keeps failing: its jobs
+   * wait in the queue until an operator resumes it (`plugboard instances
+   * resume`). Recorded in the store, so every replica stops.
+   */
+  private async pause(state: InstanceState, reason: string): Promise<void> {
+    const record: PauseRecord = { paused: true, since: Date.now(), reason };
+    try {
+      // Stored first, so a concurrent sync cannot read "not paused" back.
+      await this.o.store.kvSet(INSTANCES_NAMESPACE, state.def.instanceId, record);
+    } catch (err) {
+      this.emit('error', err);
+    }
+    state.paused = true;
+    this.o.metrics?.paused.set({ instance: state.def.instanceId }, 1);
+    state.log.error(
+      { failures: state.failures, reason },
+      `instance paused after ${state.failures} failed attempts in a row; resume with: plugboard instances resume ${state.def.instanceId}`,
+    );
+    this.emit('paused', state.def.instanceId, reason);
+  }
+
+  /** Pause state from the store: set by this or another replica, cleared by an operator. */
+  private async syncPauses(): Promise<void> {
+    for (const state of this.states.values()) {
+      const record = (await this.o.store.kvGet(INSTANCES_NAMESPACE, state.def.instanceId)) as
+        PauseRecord | undefined;
+      const paused = record?.paused === true;
+      if (paused === state.paused) continue;
+      state.paused = paused;
+      this.o.metrics?.paused.set({ instance: state.def.instanceId }, paused ? 1 : 0);
+      if (!paused) {
+        state.failures = 0;
+        state.log.info('instance resumed');
+        this.wake(state.def.instanceId);
+      }
+    }
+  }
+
   start(): void {
+    this.syncPauses().catch((err: unknown) => this.emit('error', err));
     this.poller = setInterval(() => {
+      this.syncPauses().catch((err: unknown) => this.emit('error', err));
       // Leases whose holder died (another replica, or a result the store
       // refused) go back to the queue once expired: one indexed update.
       this.o.store.releaseLeases({ expiredOnly: true }).then(
@@ -170,11 +240,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         while (
           state.inFlight < state.def.concurrency &&
           state.buffer.length > 0 &&
-          !this.stopping
+          !this.stopping &&
+          !state.paused
         ) {
           this.track(this.run(state, state.buffer.shift()!));
         }
-        if (state.inFlight >= state.def.concurrency || this.stopping) break;
+        if (state.inFlight >= state.def.concurrency || this.stopping || state.paused) break;
         // Leasing a few rounds at once keeps the cost of a lease (one
         // transaction) off each delivery when targets answer fast.
         const jobs = await this.o.store.lease(
@@ -290,24 +361,50 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         log.info('delivery interrupted by shutdown; it will run again after restart');
         return;
       }
-      const attempt = {
+      const attempt: AttemptInput = {
         attempt: job.attempts,
         startedAt,
         finishedAt,
         outcome:
           outcome === 'succeeded' ? 'succeeded' : outcome === 'skipped' ? 'skipped' : 'failed',
         ...(error ? { error } : {}),
-      } as const;
+      };
+      let delay = 0;
       if (outcome === 'retry') {
-        const delay =
+        delay =
           error?.retryAfterMs !== undefined
             ? error.retryAfterMs
-            : backoffDelay(job.attempts, this.o.backoff, this.random);
+            : retryDelay(job.attempts, def, this.o.backoff, this.random);
+        if (
+          def.expireAfterMs !== undefined &&
+          finishedAt + delay > job.createdAt + def.expireAfterMs
+        ) {
+          // Later than this the alert is noise: stop, and say why.
+          outcome = 'dead';
+          attempt.error = {
+            name: 'DeliveryError',
+            code: 'PB_DELIVERY_EXPIRED',
+            message: `gave up after ${job.attempts} attempt(s): the next would come more than ${Math.round(def.expireAfterMs / 60_000)} min after the webhook arrived`,
+            retryable: false,
+            ...(error ? { cause: error } : {}),
+          };
+        }
+      }
+      if (outcome === 'retry') {
         await this.o.store.settle(job, attempt, { state: 'pending', runAt: finishedAt + delay });
         log.warn({ err: error, retryInMs: delay }, 'delivery failed; will retry');
       } else {
         await this.o.store.settle(job, attempt, { state: outcome });
         if (outcome === 'dead') log.error({ err: error }, 'delivery failed; giving up');
+      }
+      if (attempt.outcome === 'failed') {
+        state.failures++;
+        const limit = def.pauseAfterFailures ?? 0;
+        if (limit > 0 && state.failures >= limit && !state.paused) {
+          await this.pause(state, attempt.error?.message ?? 'failed');
+        }
+      } else if (attempt.outcome === 'succeeded') {
+        state.failures = 0;
       }
       this.o.metrics?.attempts.inc({ plugin: def.plugin.slug, instance: def.instanceId, outcome });
       this.o.metrics?.latency.observe(

@@ -3,7 +3,8 @@ import type { UserNotificationOptions, UserSettings } from '@plugboard/sdk';
 import type { RelayConfig } from '../config/schema';
 import type { Logger } from '../logger';
 import type { Store } from '../store/types';
-import { mountDeliveries } from './deliveries';
+import { instanceIdOf } from '../routing';
+import { mountDeliveries, mountInstances } from './deliveries';
 import { errorBody, safeEqual } from './ingest';
 
 /**
@@ -220,6 +221,9 @@ export function createApiRouter(deps: ApiDeps): Router {
   });
 
   mountDeliveries(router, store);
+  mountInstances(router, store, () =>
+    deps.config.routes.flatMap((r) => r.instances.map((i) => instanceIdOf(r, i))),
+  );
 
   router.use((_req: Request, res: Response) => {
     res.status(404).json(errorBody('PB_NOT_FOUND', 'no such API endpoint'));

@@ -23,6 +23,7 @@ export interface AppDeps {
   onJobs: (instanceIds: string[]) => void;
   ready: () => Promise<ReadyReport>;
   onUnexpectedError: (err: unknown, context: Record<string, string>) => void;
+  onStoreFailure?: (err: unknown) => void;
 }
 
 /** Health, readiness and metrics: the low-traffic endpoints, on express. */

@@ -1,5 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import { JOB_STATES, type JobFilter, type JobState, type Store } from '../store/types';
+import { INSTANCES_NAMESPACE, type PauseRecord } from '../dispatch/pause';
 import { errorBody } from './ingest';
 
 /** `30m`, `2h`, `7d` ago, or an ISO date, as ms since the epoch. */
@@ -133,6 +134,56 @@ export function mountDeliveries(router: Router, store: Store): void {
     }
     try {
       res.json({ replayed: await store.replay(selection) });
+    } catch (err) {
+      next(err);
+    }
+  });
+}
+
+/**
+ * Plugin instances and their pause state: an instance whose target failed
+ * `pauseAfterFailures` times in a row stops delivering until resumed here.
+ */
+export function mountInstances(
+  router: Router,
+  store: Store,
+  instanceIds: () => readonly string[],
+): void {
+  router.get('/instances', async (_req: Request, res: Response, next) => {
+    try {
+      const instances = [];
+      for (const id of instanceIds()) {
+        const record = (await store.kvGet(INSTANCES_NAMESPACE, id)) as PauseRecord | undefined;
+        instances.push(
+          record?.paused
+            ? { id, paused: true, since: record.since, reason: record.reason }
+            : { id, paused: false },
+        );
+      }
+      res.json({ instances });
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.post('/instances/:id/resume', async (req: Request, res: Response, next) => {
+    try {
+      const id = String(req.params.id ?? '');
+      if (!instanceIds().includes(id)) {
+        res
+          .status(404)
+          .json(
+            errorBody(
+              'PB_NOT_FOUND',
+              `no instance ${JSON.stringify(id)}; known: ${instanceIds().join(', ') || 'none'}`,
+            ),
+          );
+        return;
+      }
+      const was = (await store.kvGet(INSTANCES_NAMESPACE, id)) as PauseRecord | undefined;
+      await store.kvDelete(INSTANCES_NAMESPACE, id);
+      // Every replica's dispatcher sees the record gone at its next poll.
+      res.json({ id, resumed: was?.paused === true });
     } catch (err) {
       next(err);
     }

@@ -20,6 +20,8 @@ export interface IngestDeps {
   /** Called with the instance ids that got new jobs. */
   onJobs: (instanceIds: string[]) => void;
   onUnexpectedError: (err: unknown, context: Record<string, string>) => void;
+  /** Told when the store refused a webhook, so readiness can say so at once. */
+  onStoreFailure?: (err: unknown) => void;
 }
 
 export function sendJson(
@@ -208,6 +210,7 @@ export function createIngestHandlers(deps: IngestDeps): IngestHandlers {
       result = await store.ingest({ webhook, jobs, unsupported: !parsed.ok, dedupWindowMs });
     } catch (err) {
       // Never acknowledge what could not be stored: Sentry will retry.
+      deps.onStoreFailure?.(err);
       count(webhook.resource, 'unavailable');
       logger.error({ err }, 'cannot store webhook; answering 503');
       sendJson(

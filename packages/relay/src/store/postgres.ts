@@ -197,6 +197,10 @@ export class PostgresStore implements Store {
     // An idle client losing its connection (database restart) must not
     // crash the process; the next query reconnects.
     this.pool.on('error', () => undefined);
+    // A client in use also emits 'error' when its connection dies (database
+    // restart, failover); its pending query rejects anyway, so the event only
+    // needs a listener to keep it from crashing the process.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   /** Create the schema and tables (once; safe when replicas start together). */
@@ -263,16 +267,19 @@ export class PostgresStore implements Store {
     } catch (err) {
       throw this.wrap(what, err);
     }
+    let failure: unknown;
     try {
       await client.query('BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       return out;
     } catch (err) {
+      failure = err;
       await client.query('ROLLBACK').catch(() => undefined);
       throw this.wrap(what, err);
     } finally {
-      client.release();
+      // A connection that failed is discarded, not handed to the next caller.
+      client.release(failure instanceof Error ? failure : undefined);
     }
   }
 

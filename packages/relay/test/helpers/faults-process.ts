@@ -1,0 +1,244 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import {
+  BIN,
+  childEnv,
+  waitFor,
+  type Exit,
+  type LogLine,
+  type RelayProcess,
+} from '../integration/helpers';
+
+// Fault injection for the suites that run the relay as a real process or
+// against the real PostgreSQL: a file-size limit on a child relay, a TCP
+// proxy that can drop the database under the relay, and the PostgreSQL probe.
+
+// ------------------------------------------------------------ PostgreSQL
+
+export const PG_URL =
+  process.env.PLUGBOARD_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Run one statement in a separate process (usable before the suites are declared). */
+export function psql(sql: string, url = PG_URL): string | undefined {
+  const script =
+    "const { Client } = require('pg');" +
+    'const c = new Client({ connectionString: process.argv[1], connectionTimeoutMillis: 2000 });' +
+    'c.connect().then(() => c.query(process.argv[2])).then(() => c.end(), (e) => { console.error(e.message); process.exit(1); });';
+  const res = spawnSync(process.execPath, ['-e', script, url, sql], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  return res.status === 0 ? undefined : res.stderr.trim() || 'no answer';
+}
+
+/**
+ * Why PostgreSQL cannot be used (undefined when it can). In CI it is always
+ * there, so the suites run and fail; elsewhere they are skipped, loudly.
+ */
+export function probePostgres(what: string): { unavailable: string | undefined; skip: boolean } {
+  const unavailable = psql('SELECT 1');
+  if (unavailable) {
+    console.warn(
+      `${what} ${process.env.CI ? 'WILL FAIL' : 'SKIPPED'}: cannot reach ${PG_URL}: ${unavailable}`,
+    );
+  }
+  return { unavailable, skip: unavailable !== undefined && !process.env.CI };
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
+}
+
+/** The URL with another host:port and extra query parameters. */
+export function pgUrl(options: { port?: number; applicationName?: string } = {}): string {
+  const u = new URL(PG_URL);
+  if (options.port !== undefined) {
+    u.hostname = '127.0.0.1';
+    u.port = String(options.port);
+  }
+  if (options.applicationName) u.searchParams.set('application_name', options.applicationName);
+  return u.toString();
+}
+
+/** The PostgreSQL server's host and port, for the proxy to forward to. */
+export function pgTarget(): { host: string; port: number } {
+  const u = new URL(PG_URL);
+  return { host: u.hostname || '127.0.0.1', port: Number(u.port || 5432) };
+}
+
+// ------------------------------------------------------------ TCP proxy
+
+/**
+ * A TCP forwarder on 127.0.0.1 in front of PostgreSQL: `stop()` closes the
+ * port and cuts every connection (the database "went away"); `start()` opens
+ * the same port again (it "came back").
+ */
+export class TcpProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  /** Connections accepted since the proxy was made. */
+  connections = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(): Promise<void> {
+    const server = createServer((client) => {
+      this.connections++;
+      const upstream = connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.once('close', () => this.sockets.delete(s));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.once('close', () => upstream.destroy());
+      upstream.once('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  /** Refuse new connections and reset every open one. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.sockets.clear();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+// ------------------------------------------------------------ relay process
+
+const children = new Set<ChildProcess>();
+
+/**
+ * `plugboard serve` as a child process started through `bash`, so a test can
+ * give it resource limits first (`prelude`, e.g. `ulimit -S -f 400`). Same
+ * shape as the integration helpers' `startRelay`.
+ */
+export async function startRelayWith(options: {
+  config: string;
+  cwd: string;
+  prelude: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}): Promise<RelayProcess> {
+  const command = `${options.prelude}\nexec "$0" "$1" serve --config "$2"`;
+  const child = spawn('bash', ['-c', command, process.execPath, BIN, options.config], {
+    cwd: options.cwd,
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  let out = '';
+  let err = '';
+  let pending = '';
+  let done = false;
+  const logs: LogLine[] = [];
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    out += chunk;
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  child.stderr!.on('data', (chunk: string) => {
+    err += chunk;
+  });
+  void exited.then(() => {
+    done = true;
+  });
+  const output = (): string => `\n--- stdout ---\n${out}\n--- stderr ---\n${err}`;
+  const started = await Promise.race([
+    waitFor(
+      () => logs.find((l) => l.msg === 'plugboard relay started'),
+      () => `the relay to start${output()}`,
+      options.timeoutMs ?? 15_000,
+    ),
+    exited.then((e) => {
+      throw new Error(
+        `the relay exited before it started (code ${e.code}, signal ${e.signal})${output()}`,
+      );
+    }),
+  ]).catch((e: unknown) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+  return {
+    child,
+    url: `http://${String(started.listen)}`,
+    logs,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    get done() {
+      return done;
+    },
+  };
+}
+
+/** SIGKILL the processes started by `startRelayWith` and wait for them. */
+export async function killStarted(): Promise<void> {
+  await Promise.all(
+    [...children].map((child) => {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      return gone;
+    }),
+  );
+}
+
+/** Change a running process's soft file-size limit (`prlimit`); undefined when it cannot. */
+export function setFileSizeLimit(pid: number, bytes: number | 'unlimited'): string | undefined {
+  const hard = spawnSync(
+    'prlimit',
+    ['--pid', String(pid), '--fsize', '--output', 'HARD', '--noheadings'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (hard.status !== 0) return hard.stderr.trim() || 'prlimit failed';
+  const value = `${bytes === 'unlimited' ? hard.stdout.trim() : bytes}:${hard.stdout.trim()}`;
+  const res = spawnSync('prlimit', ['--pid', String(pid), `--fsize=${value}`], {
+    encoding: 'utf8',
+  });
+  return res.status === 0 ? undefined : res.stderr.trim() || 'prlimit failed';
+}
+
+/** Whether `prlimit` can change another process's limits here. */
+export function prlimitWorks(): string | undefined {
+  const res = spawnSync('prlimit', ['--pid', String(process.pid), '--fsize', '--noheadings'], {
+    encoding: 'utf8',
+  });
+  if (res.error) return res.error.message;
+  return res.status === 0 ? undefined : res.stderr.trim() || 'prlimit failed';
+}
