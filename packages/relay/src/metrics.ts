@@ -41,6 +41,12 @@ export class RelayMetrics {
     labelNames: ['instance'] as const,
     registers: [this.registry],
   });
+  readonly circuitOpen = new Gauge({
+    name: 'plugboard_circuit_open',
+    help: "Whether an instance's circuit breaker is open (1): sends to its target are held back.",
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
   readonly ingestLatency = new Histogram({
     name: 'plugboard_ingest_duration_seconds',
     help: 'Time from request to acknowledgement of an accepted webhook.',

@@ -161,6 +161,15 @@ export async function resolveInstances(
         retryJitter: inst.retry?.jitter ?? config.dispatch.retry.jitter,
         expireAfterMs: durationMs(inst.retry?.expireAfter ?? config.dispatch.retry.expireAfter),
         pauseAfterFailures: inst.pauseAfterFailures ?? config.dispatch.pauseAfterFailures,
+        ...(config.dispatch.breaker.enabled
+          ? {
+              breaker: {
+                errorThresholdPercentage: config.dispatch.breaker.errorThresholdPercentage,
+                volumeThreshold: config.dispatch.breaker.volumeThreshold,
+                resetTimeoutMs: durationMs(config.dispatch.breaker.resetAfter),
+              },
+            }
+          : {}),
       });
     }
   }

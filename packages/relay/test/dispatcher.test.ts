@@ -294,6 +294,37 @@ describe('Dispatcher', () => {
     await waitFor(async () => (await settledStates()).succeeded === 5, 'deliveries after resume');
   });
 
+  it('opens the circuit on a failing target, holds sends back, then probes and closes', async () => {
+    const p = new RecordingNotifier('down');
+    let up = false;
+    const calls: number[] = [];
+    p.behaviour = async () => {
+      calls.push(Date.now());
+      if (!up) throw retryable('503 from target');
+    };
+    for (let i = 0; i < 12; i++) await enqueue(['r/down'], String(i), 20);
+    start([
+      instance(p, {
+        concurrency: 1,
+        retrySchedule: [10],
+        pauseAfterFailures: 0,
+        breaker: { errorThresholdPercentage: 50, volumeThreshold: 4, resetTimeoutMs: 400 },
+      }),
+    ]);
+    await waitFor(() => calls.length >= 4, 'four failed attempts');
+    await new Promise((r) => setTimeout(r, 150));
+    // Open: nothing more goes out while the reset timer runs.
+    const whileOpen = calls.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(calls.length).toBe(whileOpen);
+    up = true;
+    await waitFor(
+      async () => (await settledStates()).succeeded === 12,
+      'everything after the probe',
+      5000,
+    );
+  });
+
   it('on close, lets in-flight deliveries finish within the grace period', async () => {
     const p = new RecordingNotifier('slow');
     p.behaviour = () => new Promise((r) => setTimeout(r, 100));

@@ -130,6 +130,20 @@ export const configSchema = z
         backoff: backoffSchema.default({ initialMs: 5000, factor: 3, maxMs: 3_600_000 }),
         /** Consecutive failed attempts that pause an instance (0: never). */
         pauseAfterFailures: z.number().int().min(0).max(10_000).default(20),
+        breaker: z
+          .object({
+            enabled: z.boolean().default(true),
+            errorThresholdPercentage: z.number().min(1).max(100).default(50),
+            volumeThreshold: z.number().int().min(1).max(10_000).default(10),
+            resetAfter: duration.default('30s'),
+          })
+          .strict()
+          .default({
+            enabled: true,
+            errorThresholdPercentage: 50,
+            volumeThreshold: 10,
+            resetAfter: '30s',
+          }),
         pollIntervalMs: z.number().int().min(10).max(60_000).default(1000),
         shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
       })
@@ -145,6 +159,12 @@ export const configSchema = z
         },
         backoff: { initialMs: 5000, factor: 3, maxMs: 3_600_000 },
         pauseAfterFailures: 20,
+        breaker: {
+          enabled: true,
+          errorThresholdPercentage: 50,
+          volumeThreshold: 10,
+          resetAfter: '30s',
+        },
         pollIntervalMs: 1000,
         shutdownGraceMs: 10_000,
       }),

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import CircuitBreaker from 'opossum';
 import { randomUUID } from 'node:crypto';
 import {
   DeliveryError,
@@ -41,6 +42,17 @@ export interface DispatchInstance {
   expireAfterMs?: number;
   /** Consecutive failed attempts that pause the instance; 0 never. */
   pauseAfterFailures?: number;
+  /** Circuit breaker on the target; absent: none. */
+  breaker?: BreakerOptions;
+}
+
+export interface BreakerOptions {
+  /** Share of failed attempts (in the last minute) that opens the circuit. */
+  errorThresholdPercentage: number;
+  /** Attempts in the last minute before the share counts. */
+  volumeThreshold: number;
+  /** How long the circuit stays open before one probe attempt. */
+  resetTimeoutMs: number;
 }
 
 export interface DispatcherOptions {
@@ -95,6 +107,7 @@ interface InstanceState {
   def: DispatchInstance;
   /** Failed attempts in a row; a success resets it. */
   failures: number;
+  breaker: CircuitBreaker<[() => Promise<boolean>], boolean> | undefined;
   paused: boolean;
   /** Leased but not started yet; at most `prefetch` of them. */
   buffer: LeasedJob[];
@@ -137,6 +150,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         def,
         buffer: [],
         failures: 0,
+        breaker: def.breaker ? this.makeBreaker(def, def.breaker) : undefined,
         paused: false,
         prefetch,
         // The lease outlives every attempt that may run before and during
@@ -161,6 +175,54 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     let n = 0;
     for (const s of this.states.values()) n += s.inFlight;
     return n;
+  }
+
+  /**
+   * A circuit breaker per instance (opossum): when most recent attempts at a
+   * target fail, stop sending to it for a while instead of spending every
+   * delivery's attempts on it, then let one attempt probe whether it is back.
+   */
+  private makeBreaker(
+    def: DispatchInstance,
+    o: BreakerOptions,
+  ): CircuitBreaker<[() => Promise<boolean>], boolean> {
+    const breaker = new CircuitBreaker((attempt: () => Promise<boolean>) => attempt(), {
+      timeout: false,
+      errorThresholdPercentage: o.errorThresholdPercentage,
+      volumeThreshold: o.volumeThreshold,
+      resetTimeout: o.resetTimeoutMs,
+      rollingCountTimeout: 60_000,
+      rollingCountBuckets: 6,
+      // A target that refuses one notification (4xx) is up: not its health.
+      errorFilter: (err: unknown) =>
+        (err as { code?: unknown } | null)?.code === 'PB_DELIVERY_UNRECOVERABLE',
+    });
+    const log = this.o.logger.child({ instance: def.instanceId, plugin: def.plugin.slug });
+    breaker.on('open', () => {
+      this.o.metrics?.circuitOpen.set({ instance: def.instanceId }, 1);
+      log.warn(
+        { resetInMs: o.resetTimeoutMs },
+        'circuit open: the target keeps failing; pausing sends to it',
+      );
+    });
+    breaker.on('halfOpen', () => {
+      log.info('circuit half-open: one attempt will probe the target');
+      this.wake(def.instanceId);
+    });
+    breaker.on('close', () => {
+      this.o.metrics?.circuitOpen.set({ instance: def.instanceId }, 0);
+      log.info('circuit closed: the target answers again');
+      this.wake(def.instanceId);
+    });
+    return breaker;
+  }
+
+  /** Whether the breaker lets another attempt start now. */
+  private breakerAllows(state: InstanceState): boolean {
+    const b = state.breaker;
+    if (!b || b.closed) return true;
+    // Half-open: exactly one probe at a time; open: none.
+    return b.halfOpen && state.inFlight === 0;
   }
 
   /**
@@ -241,11 +303,19 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
           state.inFlight < state.def.concurrency &&
           state.buffer.length > 0 &&
           !this.stopping &&
-          !state.paused
+          !state.paused &&
+          this.breakerAllows(state)
         ) {
           this.track(this.run(state, state.buffer.shift()!));
         }
-        if (state.inFlight >= state.def.concurrency || this.stopping || state.paused) break;
+        if (
+          state.inFlight >= state.def.concurrency ||
+          this.stopping ||
+          state.paused ||
+          !this.breakerAllows(state)
+        ) {
+          break;
+        }
         // Leasing a few rounds at once keeps the cost of a lease (one
         // transaction) off each delivery when targets answer fast.
         const jobs = await this.o.store.lease(
@@ -303,6 +373,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       error: (o, m) => getLog().error(o, m),
     };
     let outcome: 'succeeded' | 'retry' | 'dead' | 'skipped' = 'succeeded';
+    /** The breaker refused it: the target was not tried, so it is not its failure. */
+    let notSent = false;
     let error: SerializedError | undefined;
     try {
       const parsed =
@@ -331,15 +403,31 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         users: storeUserSettings(this.o.store),
       };
       // One timeout covers the whole attempt, shouldNotify included.
-      const notified = await this.withTimeout(
-        (async () => {
-          if (!(await def.plugin.shouldNotify(parsed.notification, ctx))) return false;
-          await def.plugin.notify(parsed.notification, ctx);
-          return true;
-        })(),
-        def,
-        controller,
-      );
+      const attemptOnce = (): Promise<boolean> =>
+        this.withTimeout(
+          (async () => {
+            if (!(await def.plugin.shouldNotify(parsed.notification, ctx))) return false;
+            await def.plugin.notify(parsed.notification, ctx);
+            return true;
+          })(),
+          def,
+          controller,
+        );
+      let notified: boolean;
+      try {
+        notified = state.breaker ? await state.breaker.fire(attemptOnce) : await attemptOnce();
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'EOPENBREAKER') {
+          notSent = true;
+          // Opened after this job was handed out: it was not sent; try later.
+          throw new DeliveryError(
+            'PB_DELIVERY_RETRY_AFTER',
+            `${def.instanceId}: circuit open, the target kept failing; not sent`,
+            { retryAfterMs: def.breaker?.resetTimeoutMs ?? 30_000 },
+          );
+        }
+        throw err;
+      }
       if (!notified) outcome = 'skipped';
     } catch (err) {
       error = serializeError(err);
@@ -397,7 +485,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         await this.o.store.settle(job, attempt, { state: outcome });
         if (outcome === 'dead') log.error({ err: error }, 'delivery failed; giving up');
       }
-      if (attempt.outcome === 'failed') {
+      if (attempt.outcome === 'failed' && !notSent) {
         state.failures++;
         const limit = def.pauseAfterFailures ?? 0;
         if (limit > 0 && state.failures >= limit && !state.paused) {
@@ -457,6 +545,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private async doClose(graceMs: number): Promise<void> {
     this.stopping = true;
     if (this.poller) clearInterval(this.poller);
+    for (const st of this.states.values()) st.breaker?.shutdown();
     for (const s of this.states.values()) if (s.timer) clearTimeout(s.timer);
     const all = (): Promise<unknown> => Promise.allSettled([...this.running]);
     let timer: NodeJS.Timeout | undefined;
