@@ -36,6 +36,11 @@
 //                         written to bench/results/profile-<timestamp>/ and
 //                         summarised at the end (bench/ingest/profile-summary.js)
 //   BENCH_KEEP_DATA=1     keep the relay data directories (temporary dir)
+//   BENCH_STORE           sqlite (default) or postgres: the relay targets use
+//                         PostgreSQL (`databaseUrl`), each target in its own
+//                         fresh schema, dropped after the target
+//   BENCH_DATABASE_URL    PostgreSQL for BENCH_STORE=postgres (default
+//                         postgres://postgres@127.0.0.1:5432/test)
 'use strict';
 
 const fs = require('node:fs');
@@ -114,6 +119,12 @@ function readOptions(argv, env) {
     targets,
     profile: flag('profile'),
     keepData: flag('keep-data'),
+    store: (() => {
+      const s = String(get('store', 'sqlite'));
+      if (!['sqlite', 'postgres'].includes(s)) throw new Error('store must be sqlite or postgres');
+      return s;
+    })(),
+    databaseUrl: String(get('database-url', 'postgres://postgres@127.0.0.1:5432/test')),
   };
 }
 
@@ -515,7 +526,35 @@ function dbFile(dataDir) {
   return path.join(dataDir, 'plugboard.db');
 }
 
-function jobCounts(dataDir) {
+/**
+ * Where a relay target keeps its data: `{ dataDir }` for SQLite, or
+ * `{ databaseUrl, schema }` for PostgreSQL (BENCH_STORE=postgres).
+ */
+async function pgQuery(where, sql, params) {
+  const { Client } = require(
+    require.resolve('pg', { paths: [path.join(ROOT, 'packages', 'relay')] }),
+  );
+  const client = new Client({ connectionString: where.databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(sql.replace(/\$S\./g, `${where.schema}.`), params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function jobCounts(where) {
+  if (where.schema) {
+    const out = { pending: 0, running: 0 };
+    for (const row of await pgQuery(
+      where,
+      "SELECT state, count(*)::int AS n FROM $S.jobs WHERE state IN ('pending', 'running') GROUP BY state",
+    )) {
+      out[row.state] = row.n;
+    }
+    return out;
+  }
+  const dataDir = where.dataDir;
   const db = new Database(dbFile(dataDir), { readonly: true, fileMustExist: true });
   try {
     const out = { pending: 0, running: 0 };
@@ -535,11 +574,11 @@ function jobCounts(dataDir) {
 /** Wait until no delivery job is pending or running; returns the time taken. */
 async function drain(dataDir, timeoutS) {
   const start = Date.now();
-  const before = jobCounts(dataDir);
+  const before = await jobCounts(dataDir);
   let now = before;
   while (now.pending + now.running > 0 && Date.now() - start < timeoutS * 1000) {
     await sleep(100);
-    now = jobCounts(dataDir);
+    now = await jobCounts(dataDir);
   }
   return {
     backlogBefore: before.pending + before.running,
@@ -549,7 +588,42 @@ async function drain(dataDir, timeoutS) {
 }
 
 /** After the relay exited: is every acknowledged webhook in the table? */
-function verifyStore(dataDir, ackIds) {
+async function verifyStorePostgres(where, ackIds) {
+  const byStatus = {};
+  let rows = 0;
+  for (const r of await pgQuery(
+    where,
+    'SELECT status, count(*)::int AS n FROM $S.webhooks GROUP BY status',
+  )) {
+    byStatus[r.status] = r.n;
+    rows += r.n;
+  }
+  const jobs = {};
+  for (const r of await pgQuery(
+    where,
+    'SELECT state, count(*)::int AS n FROM $S.jobs GROUP BY state',
+  ))
+    jobs[r.state] = r.n;
+  const found = await pgQuery(
+    where,
+    'SELECT count(*)::int AS n FROM $S.webhooks WHERE id = ANY($1::bigint[])',
+    [ackIds.map(Number)],
+  );
+  const missing = ackIds.length - found[0].n;
+  return {
+    acknowledged: ackIds.length,
+    rows,
+    rowsByStatus: byStatus,
+    acknowledgedMissing: missing,
+    storedNotAcknowledged: rows - (ackIds.length - missing),
+    jobs,
+    ok: missing === 0,
+  };
+}
+
+async function verifyStore(where, ackIds) {
+  if (where.schema) return verifyStorePostgres(where, ackIds);
+  const dataDir = where.dataDir;
   const db = new Database(dbFile(dataDir), { readonly: true, fileMustExist: true });
   try {
     const rows = db.prepare('SELECT count(*) AS n FROM webhooks').get().n;
@@ -582,7 +656,7 @@ function verifyStore(dataDir, ackIds) {
   }
 }
 
-function relayConfig(target) {
+function relayConfig(target, schema) {
   const route =
     target === 'relay-dispatch'
       ? ['  - name: bench', '    instances:']
@@ -601,6 +675,7 @@ function relayConfig(target) {
     '        config:',
     '          prefix: BENCH',
     '          stream: log',
+    ...(schema ? ['store:', '  postgres:', `    schema: ${schema}`] : []),
     '',
   ].join('\n');
 }
@@ -614,12 +689,16 @@ async function runTarget(name, opts, ctx) {
   delete env.PLUGBOARD_CONFIG;
   let start;
   let tmp;
+  let schema;
   if (name === 'bare') {
     start = { name, args: [BARE_SERVER], env, readyPath: '/' };
   } else {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), `plugboard-bench-${name}-`));
     const config = path.join(tmp, 'plugboard.yaml');
-    fs.writeFileSync(config, relayConfig(name));
+    if (opts.store === 'postgres') {
+      schema = `bench_ingest_${name.replace(/-/g, '_')}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+    }
+    fs.writeFileSync(config, relayConfig(name, schema));
     const nodeArgs = [];
     if (opts.profile) {
       nodeArgs.push(
@@ -636,11 +715,14 @@ async function runTarget(name, opts, ctx) {
         PLUGBOARD_DATA_DIR: path.join(tmp, 'data'),
         PLUGBOARD_LOG_LEVEL: 'warn',
         PLUGBOARD_SENTRY_CLIENT_SECRET: secret,
+        ...(schema ? { PLUGBOARD_DATABASE_URL: opts.databaseUrl } : {}),
       },
       readyPath: '/readyz',
     };
   }
-  const dataDir = start.env.PLUGBOARD_DATA_DIR;
+  const dataDir = schema
+    ? { databaseUrl: opts.databaseUrl, schema }
+    : { dataDir: start.env.PLUGBOARD_DATA_DIR };
   const out = { label: LABELS[name] };
   const acked = [];
   const target = await startChild(start);
@@ -701,7 +783,11 @@ async function runTarget(name, opts, ctx) {
     process.stdout.write(' — done\n');
   }
   if (name !== 'bare') {
-    out.store = verifyStore(dataDir, acked);
+    out.store = await verifyStore(dataDir, acked);
+    if (schema) {
+      out.store.backend = 'postgres';
+      if (!opts.keepData) await pgQuery(dataDir, `DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
     if (opts.keepData) {
       out.store.keptDataDir = true;
       console.log(`  ${LABELS[name]}: data kept in ${tmp}`);
@@ -962,7 +1048,7 @@ async function main() {
   }
   const machine = machineInfo();
   console.log(
-    `bench/ingest: ${opts.targets.join(', ')}; ${opts.connections} connections, ` +
+    `bench/ingest (${opts.store}): ${opts.targets.join(', ')}; ${opts.connections} connections, ` +
       `warm-up ${opts.warmup} s, throughput ${opts.duration} s, ${opts.rate}/s for ${opts.rateDuration} s` +
       (opts.pacedDuration > 0 ? `, paced ${opts.rate}/s for ${opts.pacedDuration} s` : ''),
   );
@@ -984,6 +1070,7 @@ async function main() {
       rate: opts.rate,
       pacedDuration: opts.pacedDuration,
       profile: opts.profile,
+      store: opts.store,
     },
     sample: { kind: 'issue.created', bodyBytes: bodyFactory('x').bytes },
     headline: HEADLINE,
@@ -1010,7 +1097,10 @@ async function main() {
     }
   }
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = path.join(RESULTS_DIR, `ingest-${stamp}.json`);
+  const file = path.join(
+    RESULTS_DIR,
+    `ingest-${opts.store === 'postgres' ? 'postgres-' : ''}${stamp}.json`,
+  );
   fs.writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   console.log(`\nResults: ${path.relative(ROOT, file).split(path.sep).join('/')}`);
 }

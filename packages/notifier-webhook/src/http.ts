@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import axios, { type AxiosResponse } from 'axios';
 import { DeliveryError, retryAfter, retryable, unrecoverable } from '@plugboard/sdk';
 import { displayUrl, scrub } from './redact';
@@ -11,6 +13,15 @@ export interface PostOptions {
   /** Strings that must not appear in an error (secret, header values, URL parts). */
   sensitive: readonly string[];
 }
+
+// Connections to a target are kept open between deliveries: at a few
+// hundred alerts a second, a TCP (and TLS) handshake per POST costs more than
+// the POST. Free sockets do not keep the process alive.
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+
+/** Answers longer than this are cut off (and their connection closed) unread. */
+const MAX_ANSWER_BYTES = 64 * 1024;
 
 /** A far-future Retry-After is a receiver bug; the relay retries no later than this. */
 const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
@@ -27,6 +38,8 @@ export async function post(options: PostOptions): Promise<number> {
       // A redirect would re-send the signed body somewhere the operator did
       // not configure; the target must be the final URL.
       maxRedirects: 0,
+      httpAgent,
+      httpsAgent,
       validateStatus: () => true,
       // The body is already JSON text: send it byte for byte as signed.
       transformRequest: [(data: unknown) => data],
@@ -36,14 +49,23 @@ export async function post(options: PostOptions): Promise<number> {
   } catch (err) {
     throw networkError(err, where, options);
   }
-  destroyQuietly(res.data);
+  drain(res.data);
   return outcome(res, where);
 }
 
-function destroyQuietly(stream: unknown): void {
-  const s = stream as { destroy?: () => void; on?: (e: string, f: () => void) => void };
-  s.on?.('error', () => undefined);
-  s.destroy?.();
+/**
+ * Read the answer to its end, so the connection can serve the next delivery;
+ * an endless answer is cut off instead.
+ */
+function drain(stream: unknown): void {
+  const s = stream as NodeJS.ReadableStream & { destroy?: () => void };
+  let bytes = 0;
+  s.on('error', () => undefined);
+  s.on('data', (chunk: Buffer | string) => {
+    bytes += chunk.length;
+    if (bytes > MAX_ANSWER_BYTES) s.destroy?.();
+  });
+  s.resume();
 }
 
 function outcome(res: AxiosResponse, where: string): number {

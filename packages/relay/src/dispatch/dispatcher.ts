@@ -366,9 +366,14 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     let child: Logger | undefined;
     const getLog = (): Logger =>
       (child ??= state.log.child({ job: job.id, attempt: job.attempts }));
+    // Checked before the child exists: a disabled level must cost nothing.
     const log: PluginLogger = {
-      debug: (o, m) => getLog().debug(o, m),
-      info: (o, m) => getLog().info(o, m),
+      debug: (o, m) => {
+        if (state.log.isLevelEnabled('debug')) getLog().debug(o, m);
+      },
+      info: (o, m) => {
+        if (state.log.isLevelEnabled('info')) getLog().info(o, m);
+      },
       warn: (o, m) => getLog().warn(o, m),
       error: (o, m) => getLog().error(o, m),
     };
