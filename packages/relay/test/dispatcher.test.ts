@@ -308,7 +308,7 @@ describe('Dispatcher', () => {
         concurrency: 1,
         retrySchedule: [10],
         pauseAfterFailures: 0,
-        breaker: { errorThresholdPercentage: 50, volumeThreshold: 4, resetTimeoutMs: 400 },
+        breaker: { errorThresholdPercentage: 50, volumeThreshold: 4, resetTimeoutMs: 1500 },
       }),
     ]);
     await waitFor(() => calls.length >= 4, 'four failed attempts');
