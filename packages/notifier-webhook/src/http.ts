@@ -1,6 +1,5 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import axios, { type AxiosResponse } from 'axios';
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { DeliveryError, retryAfter, retryable, unrecoverable } from '@plugboard/sdk';
 import { displayUrl, scrub } from './redact';
 
@@ -26,31 +25,64 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 /** A far-future Retry-After is a receiver bug; the relay retries no later than this. */
 const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
 
-/** POST once; resolves with the status on 2xx, throws a DeliveryError otherwise. */
-export async function post(options: PostOptions): Promise<number> {
+/**
+ * POST once; resolves with the status on 2xx, throws a DeliveryError
+ * otherwise. Plain `node:http`: at hundreds of deliveries a second a client
+ * library's per-request configuration work costs more than the request.
+ * Redirects are not followed (a redirect would re-send the signed body
+ * somewhere the operator did not configure), and the body goes out byte for
+ * byte as signed.
+ */
+export function post(options: PostOptions): Promise<number> {
   const where = displayUrl(options.url);
-  let res: AxiosResponse<NodeJS.ReadableStream>;
-  try {
-    res = await axios.post(options.url, options.body, {
-      headers: options.headers,
-      timeout: options.timeoutMs,
-      signal: options.signal,
-      // A redirect would re-send the signed body somewhere the operator did
-      // not configure; the target must be the final URL.
-      maxRedirects: 0,
-      httpAgent,
-      httpsAgent,
-      validateStatus: () => true,
-      // The body is already JSON text: send it byte for byte as signed.
-      transformRequest: [(data: unknown) => data],
-      // The receiver's answer is not used; do not buffer it.
-      responseType: 'stream',
-    });
-  } catch (err) {
-    throw networkError(err, where, options);
-  }
-  drain(res.data);
-  return outcome(res, where);
+  return new Promise<number>((resolve, reject) => {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch (err) {
+      reject(networkError(err, where, options));
+      return;
+    }
+    const https = url.protocol === 'https:';
+    let settled = false;
+    // Runs after `req` below exists: a timer never fires before this code ends.
+    const timer = setTimeout(() => {
+      req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' }));
+    }, options.timeoutMs);
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const body = Buffer.from(options.body, 'utf8');
+    const req = (https ? httpsRequest : httpRequest)(
+      url,
+      {
+        method: 'POST',
+        agent: https ? httpsAgent : httpAgent,
+        headers: { ...options.headers, 'content-length': String(body.length) },
+      },
+      (res) => {
+        drain(res);
+        settle(() => {
+          try {
+            resolve(outcome(res.statusCode ?? 0, res.headers, where));
+          } catch (err) {
+            reject(err);
+          }
+        });
+      },
+    );
+    const onAbort = (): void => {
+      req.destroy(Object.assign(new Error('request aborted'), { code: 'ERR_CANCELED' }));
+    };
+    if (options.signal.aborted) onAbort();
+    else options.signal.addEventListener('abort', onAbort, { once: true });
+    req.on('error', (err) => settle(() => reject(networkError(err, where, options))));
+    req.end(body);
+  });
 }
 
 /**
@@ -68,15 +100,14 @@ function drain(stream: unknown): void {
   s.resume();
 }
 
-function outcome(res: AxiosResponse, where: string): number {
-  const status = res.status;
+function outcome(status: number, headers: IncomingHttpHeaders, where: string): number {
   const answered = `${where} answered HTTP ${status}`;
   if (status >= 200 && status < 300) return status;
   if (status === 410) {
     return fail(unrecoverable(`${answered}: endpoint gone, remove it from the config`, { status }));
   }
   if (status === 408 || status === 429 || status >= 500) {
-    const wait = parseRetryAfter(headerValue(res.headers['retry-after']));
+    const wait = parseRetryAfter(headerValue(headers['retry-after']));
     if (wait !== undefined) {
       return fail(
         retryAfter(wait, `${answered}, retry after ${Math.round(wait / 1000)} s`, { status }),
@@ -121,13 +152,13 @@ export function parseRetryAfter(
 /**
  * A request that got no answer. All of these are worth retrying: timeouts,
  * refused or reset connections, DNS and TLS trouble are usually transient.
- * The library's own error is not attached as `cause`: it holds the request
- * config (full URL, every header) and would reach logs and stored attempts.
+ * The underlying error is not attached as `cause`: it can hold the full URL
+ * (with a token in its query) and would reach logs and stored attempts.
  */
 function networkError(err: unknown, where: string, options: PostOptions): DeliveryError {
   const code = (err as { code?: unknown }).code;
   const codeText = typeof code === 'string' ? code : undefined;
-  if (codeText === 'ECONNABORTED' || codeText === 'ETIMEDOUT') {
+  if (codeText === 'ETIMEDOUT' && !options.signal.aborted) {
     return new DeliveryError(
       'PB_DELIVERY_TIMEOUT',
       `${where} did not answer within ${options.timeoutMs} ms`,

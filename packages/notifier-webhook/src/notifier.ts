@@ -109,7 +109,9 @@ export class WebhookNotifier extends NotificationPlugin<WebhookConfig> {
           signal: ctx.signal,
           sensitive: [...sensitive, ...sensitivePartsOf(target.url)],
         });
-        ctx.logger.info(
+        // Debug, not info: every attempt is in the relay's delivery log
+        // already, and a line per success is noise at thousands a minute.
+        ctx.logger.debug(
           {
             url: displayUrl(target.url),
             status,

@@ -269,7 +269,7 @@ describe('outcomes', () => {
     const result = await run(n, {});
     expect(result).toMatchObject({ notified: true });
     expect(result.logs).toContainEqual(
-      expect.objectContaining({ level: 'info', msg: 'webhook.delivered' }),
+      expect.objectContaining({ level: 'debug', msg: 'webhook.delivered' }),
     );
   });
 
