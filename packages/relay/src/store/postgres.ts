@@ -16,6 +16,7 @@ import {
   type WebhookSource,
   type WebhookStatus,
 } from './types';
+import { CRASH_ERROR, toJob, type JobRow, type SettleNext } from './rows';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:pass@host:5432/db` */
@@ -112,54 +113,6 @@ function migrations(s: string): string[] {
     `,
   ];
 }
-
-interface JobRow {
-  id: number;
-  webhook_id: number;
-  route_name: string;
-  instance_id: string;
-  plugin_slug: string;
-  state: JobState;
-  attempts: number;
-  max_attempts: number;
-  run_at: number;
-  idempotency_key: string;
-  created_at: number;
-  updated_at: number;
-  last_error: string | null;
-  project: string | null;
-  replays: number;
-}
-
-function toJob(row: JobRow): JobRecord {
-  const job: JobRecord = {
-    id: String(row.id),
-    webhookId: String(row.webhook_id),
-    routeName: row.route_name,
-    instanceId: row.instance_id,
-    pluginSlug: row.plugin_slug,
-    state: row.state,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    runAt: row.run_at,
-    idempotencyKey: row.idempotency_key,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    replays: row.replays,
-  };
-  if (row.last_error) job.lastError = JSON.parse(row.last_error) as SerializedError;
-  if (row.project) job.project = row.project;
-  return job;
-}
-
-type SettleNext = { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number };
-
-const CRASH_ERROR: SerializedError = {
-  name: 'DeliveryError',
-  code: 'PB_DELIVERY_UNRECOVERABLE',
-  message: 'the relay stopped during the last allowed attempt of this delivery',
-  retryable: false,
-};
 
 /** Validates a schema name before it is written into SQL. */
 function schemaName(name: string): string {

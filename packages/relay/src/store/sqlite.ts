@@ -19,6 +19,7 @@ import {
   type WebhookSource,
   type WebhookStatus,
 } from './types';
+import { CRASH_ERROR, toJob, type JobRow, type SettleNext } from './rows';
 
 export interface SqliteStoreOptions {
   /** Directory holding `plugboard.db` (created if missing). `:memory:` for tests. */
@@ -156,55 +157,12 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
-interface JobRow {
-  id: number;
-  webhook_id: number;
-  route_name: string;
-  instance_id: string;
-  plugin_slug: string;
-  state: JobState;
-  attempts: number;
-  max_attempts: number;
-  run_at: number;
-  lease_owner: string | null;
-  lease_until: number | null;
-  idempotency_key: string;
-  created_at: number;
-  updated_at: number;
-  last_error: string | null;
-  project: string | null;
-  replays: number;
-}
-
 interface LeaseRow extends JobRow {
   resource: string;
   action: string;
   source: WebhookSource;
   body: Buffer;
 }
-
-function toJob(row: JobRow): JobRecord {
-  const job: JobRecord = {
-    id: String(row.id),
-    webhookId: String(row.webhook_id),
-    routeName: row.route_name,
-    instanceId: row.instance_id,
-    pluginSlug: row.plugin_slug,
-    state: row.state,
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    runAt: row.run_at,
-    idempotencyKey: row.idempotency_key,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    replays: row.replays,
-  };
-  if (row.last_error) job.lastError = JSON.parse(row.last_error) as SerializedError;
-  if (row.project) job.project = row.project;
-  return job;
-}
-
-type SettleNext = { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number };
 
 interface Pending<I, O> {
   input: I;
@@ -248,13 +206,6 @@ class Batcher<I, O> {
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
   }
 }
-
-const CRASH_ERROR: SerializedError = {
-  name: 'DeliveryError',
-  code: 'PB_DELIVERY_UNRECOVERABLE',
-  message: 'the relay stopped during the last allowed attempt of this delivery',
-  retryable: false,
-};
 
 /** The embedded store: one SQLite file in WAL mode. */
 export class SqliteStore implements Store {
