@@ -34,9 +34,14 @@ const config: Config = {
     '^@plugboard/notifier-dingtalk$': '<rootDir>/packages/notifier-dingtalk/src/index.ts',
     '^@plugboard/notifier-feishu$': '<rootDir>/packages/notifier-feishu/src/index.ts',
     '^@plugboard/notifier-im$': '<rootDir>/packages/notifier-im/src/index.ts',
+    '^@plugboard/sso$': '<rootDir>/packages/sso/src/index.ts',
   },
   setupFilesAfterEnv: ['<rootDir>/jest.setup.ts'],
   testTimeout: 30000,
+  // A worker that ran many suites carries what they left behind (keep-alive
+  // sockets, late timers, heap); past this size it is replaced before the
+  // next suite, so nock suites and the heap check start clean.
+  workerIdleMemoryLimit: '200MB',
 };
 
 export default config;

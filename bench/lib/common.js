@@ -219,25 +219,33 @@ async function startRelay({
   return { ...p, port, url: `http://127.0.0.1:${port}`, started };
 }
 
-/** Signed issue.created bodies, each with its own issue id (the dedup key). */
-function bodyFactory(secret, startId = 7_000_000_000) {
+/**
+ * Signed bodies, each distinct in its dedup key: `issue.created` with its own
+ * issue id, or `error.created` events of ONE issue, each with its own event id
+ * (a storm).
+ */
+function bodyFactory(secret, startId = 7_000_000_000, kind = 'issue.created') {
   const PLACEHOLDER = 'PLUGBOARD_BENCH_ID';
-  const body = loadSample('issue.created').body;
-  body.data.issue.id = PLACEHOLDER;
+  const sample = loadSample(kind);
+  const body = sample.body;
+  if (kind === 'error.created') body.data.error.event_id = PLACEHOLDER;
+  else body.data.issue.id = PLACEHOLDER;
   const [head, tail] = compactSentryJson(body).split(PLACEHOLDER);
   let next = startId;
   const timestamp = String(Math.floor(Date.now() / 1000));
   const prefix = randomBytes(6).toString('hex');
+  const idText = (id) =>
+    kind === 'error.created' ? id.toString(16).padStart(32, '0') : String(id);
   return {
     next() {
       const id = next++;
-      const buf = Buffer.from(head + id + tail, 'latin1');
+      const buf = Buffer.from(head + idText(id) + tail, 'latin1');
       return {
         body: buf,
         headers: {
           'content-type': 'application/json',
           'content-length': String(buf.length),
-          'sentry-hook-resource': 'issue',
+          'sentry-hook-resource': sample.resource,
           'sentry-hook-timestamp': timestamp,
           'request-id': `${prefix}${id}`,
           'sentry-hook-signature': signSentryBody(buf, secret),

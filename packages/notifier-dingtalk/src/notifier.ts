@@ -1,5 +1,5 @@
 import { NotificationPlugin, retryAfter, retryable, unrecoverable } from '@plugboard/sdk';
-import type { ConfigField, Notification, NotifyContext } from '@plugboard/sdk';
+import type { ConfigField, Notification, NotifyContext, TargetRateLimit } from '@plugboard/sdk';
 import { checkTemplate, plainTitle, renderFitted } from '@plugboard/templates';
 import { displayUrl, postJson, scrub } from './http';
 import { signedUrl } from './sign';
@@ -121,37 +121,20 @@ export class DingTalkNotifier extends NotificationPlugin<DingTalkConfig> {
 
   /**
    * A robot takes 20 messages a minute, then DingTalk blocks it for 10
-   * minutes. Notifications over the limit are dropped here (logged as
-   * `notification.rate_limited`) rather than sent into a block.
+   * minutes. The relay keeps each instance under that (holding deliveries
+   * back, folding a backlog into one digest), so nothing is dropped here.
    */
-  override rateLimit = { limit: 20, windowSeconds: 60 };
+  override rateLimit = null;
+
+  override targetRateLimit(): TargetRateLimit {
+    return { limit: 20, perMs: 60_000 };
+  }
 
   private readonly now: () => number;
 
   constructor(options: DingTalkNotifierOptions = {}) {
     super();
     this.now = options.now ?? Date.now;
-  }
-
-  /**
-   * The target's limit is per robot, whatever the project: unlike the SDK's
-   * default (per project), the window is counted per instance.
-   */
-  override async shouldNotify(
-    notification: Notification,
-    ctx: NotifyContext<DingTalkConfig>,
-  ): Promise<boolean> {
-    if (!(await this.isConfigured(ctx))) return false;
-    const { limit, windowSeconds } = this.rateLimit;
-    const key = `${this.getConfKey()}:${ctx.instanceId}`;
-    if (await ctx.rateLimiter.isLimited(key, limit, windowSeconds)) {
-      ctx.logger.info(
-        { plugin: this.slug, instance: ctx.instanceId, project: notification.project?.slug },
-        'notification.rate_limited',
-      );
-      return false;
-    }
-    return true;
   }
 
   override configFields(): ConfigField[] {

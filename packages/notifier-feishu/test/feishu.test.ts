@@ -236,17 +236,18 @@ describe('answers', () => {
 });
 
 describe('configuration and limits', () => {
-  it('declares 100 a minute per instance', async () => {
+  it('declares the bot limit (100 a minute) for the relay to hold back, and never drops a notification itself', async () => {
     const plugin = notifier();
-    expect(plugin.rateLimit).toEqual({ limit: 100, windowSeconds: 60 });
+    expect(plugin.targetRateLimit()).toEqual({ limit: 100, perMs: 60_000 });
+    expect(plugin.rateLimit).toBeNull();
     const rateLimiter = new MemoryRateLimiter(() => NOW);
     for (let i = 0; i < 100; i++) await rateLimiter.isLimited('feishu:test/instance', 100, 60);
     const r = await runNotifier(plugin, buildNotification('issue.created'), {
       config: { webhookUrl: webhookUrl(), secret: SECRET },
       rateLimiter,
     });
-    expect(r.notified).toBe(false);
-    expect(receiver.requests).toHaveLength(0);
+    expect(r.notified).toBe(true);
+    expect(receiver.requests).toHaveLength(1);
   });
 
   it('rejects bad ids and templates', () => {

@@ -1,6 +1,8 @@
+import { describeDigest } from '@plugboard/sdk';
 import type {
   Notification,
   NotificationComment,
+  NotificationDigest,
   NotificationEvent,
   NotificationGroup,
   NotificationLinks,
@@ -39,6 +41,8 @@ export interface PlugboardWebhookData {
   message: string;
   url: string | null;
   links: NotificationLinks;
+  /** Present when the message stands for several notifications (group update, folded backlog). */
+  digest?: NotificationDigest & { summary: string };
 }
 
 /** The body Sentry's legacy WebHooks plugin posts (`sentry_plugins.webhooks`). */
@@ -88,6 +92,7 @@ export function plugboardBody(
       message: n.message,
       url: n.url ?? null,
       links: n.links,
+      ...(n.digest ? { digest: { ...n.digest, summary: describeDigest(n) ?? '' } } : {}),
     },
   };
 }

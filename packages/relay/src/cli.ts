@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { resolveSsoProviders } from './auth/providers';
 import { Command, Option } from 'commander';
 import {
   describeErrorChain,
@@ -9,15 +10,17 @@ import {
 } from '@plugboard/sdk';
 import { loadConfig, type LoadedConfig } from './config/load';
 import { createRegistry, openStore, redactUrl, resolveInstances, Relay } from './relay';
+import { formatRoutesReport, readPayloadFile, routesTest } from './noise/routes-test';
+import type { SilenceView } from './noise/silences';
 import { RELAY_VERSION } from './version';
 
 /** Print a start-up or command failure: code and first error first, causes below. */
-function fail(err: unknown): never {
+function fail(err: unknown, exitCode?: number): never {
   const code = (err as { code?: unknown }).code;
   process.stderr.write(
     `plugboard: ${typeof code === 'string' ? `[${code}] ` : ''}${describeErrorChain(err).replace(/^\[[A-Z_]+\] /, '')}\n`,
   );
-  process.exit(typeof code === 'string' && code.startsWith('PB_CONFIG') ? 78 : 1);
+  process.exit(exitCode ?? (typeof code === 'string' && code.startsWith('PB_CONFIG') ? 78 : 1));
 }
 
 function load(opts: { config?: string }, lenientReferences = false): LoadedConfig {
@@ -126,6 +129,8 @@ program
       const registry = createRegistry(loaded, process.cwd());
       registry.discover();
       const resolved = await resolveInstances(loaded, registry);
+      // Sign-in providers are checked as start-up checks them (config, dummy gate).
+      const sso = await resolveSsoProviders(loaded, registry);
       for (const b of resolved.broken) {
         process.stderr.write(
           `plugboard: ${b.instanceId}: plugin ${b.plugin} failed to load: ${b.error}\n`,
@@ -134,7 +139,8 @@ program
       const where = loaded.file ? ` (${loaded.file})` : '';
       const summary =
         `listen ${loaded.listen.host}:${loaded.listen.port}, ${loaded.config.routes.length} route(s), ` +
-        `${resolved.instances.length + resolved.broken.length} instance(s)`;
+        `${resolved.instances.length + resolved.broken.length} instance(s)` +
+        (sso.length > 0 ? `, ${sso.length} sign-in provider(s)` : '');
       if (resolved.broken.length > 0) {
         // Not "config OK": those instances' deliveries would wait in the queue.
         process.stdout.write(
@@ -179,7 +185,7 @@ function relayUrl(loaded: LoadedConfig, url?: string): string {
 /** Call the relay's JSON API with the configured api.token; print errors as the API words them. */
 async function callApi(
   opts: { config?: string; url?: string },
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: unknown,
 ): Promise<unknown> {
@@ -356,6 +362,48 @@ instances
     }
   });
 
+program
+  .command('groups')
+  .description(
+    'Open notification groups of grouped routes: counts, messages sent, next message (JSON API, api.token).',
+  )
+  .addOption(configOption)
+  .option('--url <url>', 'relay base URL (default: the configured listen address)')
+  .option('--route <name>', 'only this route')
+  .option('--json', 'print the JSON answer')
+  .action(async (opts: { config?: string; url?: string; route?: string; json?: boolean }) => {
+    try {
+      const query = opts.route ? `?route=${encodeURIComponent(opts.route)}` : '';
+      const out = (await callApi(opts, 'GET', `/groups${query}`)) as {
+        groups: Array<{
+          route: string;
+          key: string;
+          status: string;
+          pending: number;
+          total: number;
+          sent: number;
+          suppressed: number;
+          lastAt: string;
+          nextFlushAt: string;
+        }>;
+      };
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        return;
+      }
+      if (out.groups.length === 0) process.stdout.write('no open groups\n');
+      for (const g of out.groups) {
+        process.stdout.write(
+          `${g.route}  ${g.key}  ${g.status}  ${g.total} notification(s), ${g.pending} waiting, ` +
+            `${g.sent} message(s) sent${g.suppressed ? `, ${g.suppressed} over the cap` : ''}; ` +
+            `last ${g.lastAt}, next check ${g.nextFlushAt}\n`,
+        );
+      }
+    } catch (err) {
+      fail(err);
+    }
+  });
+
 instances
   .command('resume')
   .description('Let a paused instance deliver again (on every replica).')
@@ -368,6 +416,170 @@ instances
         resumed: boolean;
       };
       process.stdout.write(out.resumed ? `${id} resumed\n` : `${id} was not paused\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+const routes = program
+  .command('routes')
+  .description('How the configured routes treat a notification.');
+
+routes
+  .command('test')
+  .description(
+    'Show the labels of a Sentry payload file, which routes take it and why not, and whether a silence or mute interval would hold its deliveries now.',
+  )
+  .argument('<payload>', 'a webhook body as JSON (Integration Platform or legacy plugin)')
+  .addOption(configOption)
+  .option('--resource <resource>', 'Sentry-Hook-Resource of the payload (default: from its shape)')
+  .option('--at <time>', 'evaluate silences and mute intervals at this ISO time instead of now')
+  .option('--url <url>', 'relay to read silences from (default: the configured listen address)')
+  .option('--json', 'print JSON')
+  .action(
+    async (
+      file: string,
+      opts: { config?: string; resource?: string; at?: string; url?: string; json?: boolean },
+    ) => {
+      // Config problems exit 78; a payload that cannot be read or parsed 65 (EX_DATAERR).
+      let loaded: LoadedConfig;
+      try {
+        loaded = load(opts, true);
+      } catch (err) {
+        fail(err);
+      }
+      try {
+        const body = readPayloadFile(file);
+        const now = opts.at === undefined ? Date.now() : Date.parse(opts.at);
+        if (Number.isNaN(now)) throw new Error(`--at: not an ISO time: ${opts.at}`);
+        // Silences live in the running relay's store: asked through its API,
+        // best effort, so the command also works without a relay.
+        let silences: SilenceView[] | undefined;
+        let silencesNote: string | undefined;
+        if (!loaded.config.api.token) {
+          silencesNote = 'api.token (PLUGBOARD_API_TOKEN) is not set, so the relay cannot be asked';
+        } else {
+          try {
+            const out = (await callApi(opts, 'GET', '/silences')) as {
+              silences: SilenceView[];
+            };
+            silences = out.silences;
+          } catch (err) {
+            silencesNote = `cannot read them from the relay: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`;
+          }
+        }
+        const report = routesTest({
+          file,
+          body,
+          ...(opts.resource ? { resource: opts.resource } : {}),
+          config: loaded.config,
+          now,
+          ...(silences ? { silences } : {}),
+          ...(silencesNote ? { silencesNote } : {}),
+        });
+        process.stdout.write(
+          opts.json ? JSON.stringify(report, null, 2) + '\n' : formatRoutesReport(report),
+        );
+      } catch (err) {
+        fail(err, 65);
+      }
+    },
+  );
+
+const silences = program
+  .command('silences')
+  .description(
+    'Silences of a running relay: matching deliveries are not sent (JSON API, api.token).',
+  );
+
+silences
+  .command('list')
+  .description('Active and pending silences, newest first.')
+  .addOption(configOption)
+  .option('--url <url>', 'relay base URL (default: the configured listen address)')
+  .option('--all', 'include silences that ended in the last 24 hours')
+  .option('--json', 'print JSON')
+  .action(async (opts: { config?: string; url?: string; all?: boolean; json?: boolean }) => {
+    try {
+      const out = (await callApi(opts, 'GET', `/silences${opts.all ? '?all=true' : ''}`)) as {
+        silences: SilenceView[];
+      };
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(out.silences, null, 2) + '\n');
+        return;
+      }
+      for (const s of out.silences) {
+        process.stdout.write(
+          `${s.id}  ${s.state}  ${s.startsAt} → ${s.endsAt}  ${s.matchers.join(' ')}  by ${s.createdBy}: ${s.comment}\n`,
+        );
+      }
+      if (out.silences.length === 0) process.stdout.write('no silences\n');
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+silences
+  .command('add')
+  .description(
+    'Silence what matches every --matcher, e.g. --matcher \'project="web"\' --matcher \'level=~"warning|info"\'.',
+  )
+  .addOption(configOption)
+  .option('--url <url>', 'relay base URL (default: the configured listen address)')
+  .option(
+    '--matcher <matcher>',
+    'label matcher (=, !=, =~, !~), repeatable; labels as in routes, plus route and instance',
+    (value: string, previous: string[]) => [...previous, value],
+    [] as string[],
+  )
+  .option('--duration <duration>', 'how long, e.g. 30m, 2h, 1d')
+  .option('--ends-at <time>', 'ISO time it ends (instead of --duration)')
+  .option('--starts-at <time>', 'ISO time it starts (default: now)')
+  .option('--created-by <name>', 'who is silencing (required)')
+  .option('--comment <text>', 'why (required)')
+  .action(
+    async (opts: {
+      config?: string;
+      url?: string;
+      matcher: string[];
+      duration?: string;
+      endsAt?: string;
+      startsAt?: string;
+      createdBy?: string;
+      comment?: string;
+    }) => {
+      try {
+        // The relay validates and names the field that is wrong.
+        const out = (await callApi(opts, 'POST', '/silences', {
+          matchers: opts.matcher,
+          ...(opts.duration !== undefined ? { duration: opts.duration } : {}),
+          ...(opts.endsAt !== undefined ? { endsAt: opts.endsAt } : {}),
+          ...(opts.startsAt !== undefined ? { startsAt: opts.startsAt } : {}),
+          ...(opts.createdBy !== undefined ? { createdBy: opts.createdBy } : {}),
+          ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+        })) as { silence: SilenceView };
+        const s = out.silence;
+        process.stdout.write(
+          `silence ${s.id} ${s.state} until ${s.endsAt}: ${s.matchers.join(' ')}\n`,
+        );
+      } catch (err) {
+        fail(err);
+      }
+    },
+  );
+
+silences
+  .command('expire')
+  .description('End a silence now, on every replica.')
+  .argument('<id>', 'silence id')
+  .addOption(configOption)
+  .option('--url <url>', 'relay base URL (default: the configured listen address)')
+  .action(async (id: string, opts: { config?: string; url?: string }) => {
+    try {
+      const out = (await callApi(opts, 'DELETE', `/silences/${encodeURIComponent(id)}`)) as {
+        silence: SilenceView;
+      };
+      process.stdout.write(`silence ${out.silence.id} expired at ${out.silence.endsAt}\n`);
     } catch (err) {
       fail(err);
     }

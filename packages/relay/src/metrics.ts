@@ -47,6 +47,24 @@ export class RelayMetrics {
     labelNames: ['instance'] as const,
     registers: [this.registry],
   });
+  readonly groupMessages = new Counter({
+    name: 'plugboard_group_messages_total',
+    help: 'Messages made from notification groups, by route and reason (first, update, repeat, state).',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'plugboard_rate_limited_total',
+    help: "Times an instance held deliveries back to stay under its target's rate limit.",
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
+  readonly folded = new Counter({
+    name: 'plugboard_deliveries_folded_total',
+    help: 'Deliveries folded into a digest because their rate-limited target had a backlog.',
+    labelNames: ['instance'] as const,
+    registers: [this.registry],
+  });
   readonly ingestLatency = new Histogram({
     name: 'plugboard_ingest_duration_seconds',
     help: 'Time from request to acknowledgement of an accepted webhook.',

@@ -12,8 +12,10 @@ import {
 } from '@plugboard/sdk';
 import type { LoadedConfig } from './config/load';
 import { Dispatcher, type DispatchInstance } from './dispatch/dispatcher';
+import { GroupFlusher } from './dispatch/flusher';
 import { createLogger, type Logger } from './logger';
 import { RelayMetrics } from './metrics';
+import { createNoiseControl, type NoiseControl } from './noise/gate';
 import { instanceIdOf } from './routing';
 import { createApp, type ReadyReport } from './server/app';
 import { SqliteStore } from './store/sqlite';
@@ -23,6 +25,8 @@ import { LogNotifier } from './builtin/log-notifier';
 import { RELAY_VERSION } from './version';
 import { durationMs } from './durations';
 import { initSelfMonitoring, type SelfMonitor } from './self-monitoring';
+import { resolveSsoProviders, type ConfiguredSsoProvider } from './auth/providers';
+import { createPagesRouter } from './server/pages';
 
 export interface RelayOptions {
   loaded: LoadedConfig;
@@ -35,6 +39,8 @@ export interface RelayOptions {
   store?: Store;
   /** Bind the HTTP server (default true). */
   listen?: boolean;
+  /** The group flusher's clock (tests). */
+  now?: () => number;
 }
 
 /** Plugins that ship with the relay, listed like discovered ones. */
@@ -149,8 +155,15 @@ export async function resolveInstances(
         const extra = (await plugin.validateConfig(values)) ?? [];
         for (const m of extra) problems.push(`${where}: ${m}`);
       }
+      const rateLimit =
+        inst.rateLimit === false
+          ? undefined
+          : inst.rateLimit
+            ? { limit: inst.rateLimit.limit, perMs: durationMs(inst.rateLimit.per) }
+            : plugin.targetRateLimit(values);
       out.instances.push({
         instanceId,
+        ...(rateLimit ? { rateLimit } : {}),
         routeName: route.name,
         plugin,
         config: values,
@@ -227,7 +240,11 @@ export class Relay {
   readonly registry: PluginRegistry;
   readonly dispatcher: Dispatcher;
   readonly metrics: RelayMetrics;
+  /** Silences, inhibition and mute intervals; its gate is asked before every delivery. */
+  readonly noise: NoiseControl;
   readonly app: ReturnType<typeof createApp>;
+  /** Turns grouped routes' notification groups into messages. */
+  readonly flusher: GroupFlusher;
   private server: Server | undefined;
   private closing: Promise<void> | undefined;
   private lastStoreFailure = 0;
@@ -241,6 +258,8 @@ export class Relay {
       registry: PluginRegistry;
       resolved: ResolvedInstances;
       monitor: SelfMonitor;
+      ssoProviders?: ConfiguredSsoProvider[];
+      now?: () => number;
     },
   ) {
     this.logger = parts.logger;
@@ -249,14 +268,36 @@ export class Relay {
     this.metrics = new RelayMetrics(parts.store);
     const monitor = parts.monitor;
     this.monitor = monitor;
+    const noise = createNoiseControl({
+      store: parts.store,
+      config: loaded.config,
+      metrics: this.metrics,
+      ...(parts.now ? { now: parts.now } : {}),
+    });
+    this.noise = noise;
     this.dispatcher = new Dispatcher({
       store: parts.store,
+      gate: noise.gate,
       instances: parts.resolved.instances,
       logger: parts.logger,
       metrics: this.metrics,
       backoff: loaded.config.dispatch.backoff,
       pollIntervalMs: loaded.config.dispatch.pollIntervalMs,
       onUnexpectedError: (err, ctx) => monitor.capture(err, ctx),
+    });
+    this.flusher = new GroupFlusher({
+      store: parts.store,
+      routes: loaded.config.routes,
+      defaultMaxAttempts: loaded.config.dispatch.maxAttempts,
+      logger: parts.logger.child({ component: 'groups' }),
+      metrics: this.metrics,
+      onJobs: (ids) => {
+        for (const id of ids) this.dispatcher.wake(id);
+      },
+      // A muted grouped route holds its groups; the first message after the
+      // mute covers the whole muted time.
+      mutedBy: (route, now) => noise.muteReason(route, now),
+      ...(parts.now ? { now: parts.now } : {}),
     });
     this.dispatcher.on('error', (err) => {
       parts.logger.error({ err }, 'dispatcher error');
@@ -272,10 +313,19 @@ export class Relay {
         for (const id of ids) this.dispatcher.wake(id);
       },
       ready: () => this.readiness(broken),
+      onAccepted: (n) => noise.observe(n),
       onStoreFailure: () => {
         this.lastStoreFailure = Date.now();
       },
       onUnexpectedError: (err, ctx) => monitor.capture(err, ctx),
+      pages: createPagesRouter({
+        config: loaded.config,
+        store: parts.store,
+        logger: parts.logger,
+        providers: parts.ssoProviders ?? [],
+        plugins: () => parts.registry.list(),
+        onUnexpectedError: (err, ctx) => monitor.capture(err, ctx),
+      }),
     });
   }
 
@@ -290,6 +340,8 @@ export class Relay {
     registry.discover();
     for (const p of options.plugins ?? []) registry.register(p);
     const resolved = await resolveInstances(loaded, registry);
+    // Checked before the store opens, like the routes: a bad provider stops start-up.
+    const ssoProviders = await resolveSsoProviders(loaded, registry);
     for (const b of resolved.broken) {
       logger.error(b, 'plugin failed to load; its deliveries wait in the queue until it is fixed');
     }
@@ -300,8 +352,17 @@ export class Relay {
     // taken back (the dispatcher keeps doing so while it runs).
     const shared = loaded.config.databaseUrl !== undefined && options.store === undefined;
     const recovered = await store.releaseLeases(shared ? { expiredOnly: true } : {});
-    const relay = new Relay(loaded, { logger, store, registry, resolved, monitor });
+    const relay = new Relay(loaded, {
+      logger,
+      store,
+      registry,
+      resolved,
+      monitor,
+      ssoProviders,
+      ...(options.now ? { now: options.now } : {}),
+    });
     relay.dispatcher.start();
+    relay.flusher.start();
     relay.purgeTimer = setInterval(() => {
       void (store as { purge?: () => Promise<void> }).purge?.().catch(() => undefined);
     }, 60_000);
@@ -411,6 +472,7 @@ export class Relay {
         })
       : Promise.resolve();
     try {
+      await this.flusher.close();
       await this.dispatcher.close(this.loaded.config.dispatch.shutdownGraceMs);
     } catch (err) {
       errors.push(err);

@@ -1,5 +1,15 @@
 import type { Notification } from '@plugboard/sdk';
 import type { InstanceConfig, RouteConfig } from './config/schema';
+import { labelValues, notificationLabelSet, TAG_PREFIX, type LabelSet } from './noise/labels';
+import { describeMismatch, parseMatcher, type Matcher } from './noise/matchers';
+
+/**
+ * Routes are evaluated in order, as in Alertmanager: the first route whose
+ * conditions all hold takes the notification and evaluation stops there,
+ * unless that route says `continue: true`. Conditions are the `match` lists
+ * (equality on one label each) and the `matchers` (Alertmanager syntax), read
+ * against the notification's labels (src/noise/labels.ts).
+ */
 
 export interface RouteTarget {
   route: RouteConfig;
@@ -12,40 +22,151 @@ export function instanceIdOf(route: RouteConfig, instance: InstanceConfig): stri
   return `${route.name}/${instance.name ?? instance.plugin}`;
 }
 
-function matches(list: readonly string[], value: string | undefined): boolean {
-  return list.length === 0 || (value !== undefined && list.includes(value));
+/** One condition of a route, with the words used when it fails. */
+interface Condition {
+  test(set: LabelSet): boolean;
+  explain(set: LabelSet): string;
 }
 
-/** Why a route does or does not take a notification; empty reason = match. */
-export function explainRoute(route: RouteConfig, n: Notification): string | undefined {
+function shown(values: readonly string[]): string {
+  const present = values.filter((v) => v !== '');
+  if (present.length === 0) return '(none)';
+  return present.length === 1 ? present[0]! : present.join('|');
+}
+
+/** `match.<key>: [a, b]`: one of the label's values is in the list. */
+function listCondition(label: string, what: string, list: readonly string[]): Condition {
+  return {
+    test: (set) => labelValues(set, label).some((v) => list.includes(v)),
+    explain: (set) => `${what} ${shown(labelValues(set, label))} not in [${list.join(', ')}]`,
+  };
+}
+
+function matcherCondition(m: Matcher): Condition {
+  return { test: (set) => m.matches(set), explain: (set) => describeMismatch(m, set) };
+}
+
+// Compiled once per route object: the settings are validated at load (a bad
+// matcher is a start-up error), so compiling here cannot fail for them.
+const compiled = new WeakMap<RouteConfig, readonly Condition[]>();
+
+function conditionsOf(route: RouteConfig): readonly Condition[] {
+  let out = compiled.get(route);
+  if (out) return out;
   const m = route.match;
-  if (!matches(m.projects, n.project?.slug)) {
-    return `project ${n.project?.slug ?? '(none)'} not in [${m.projects.join(', ')}]`;
+  const list: Condition[] = [];
+  if (m.projects.length > 0) list.push(listCondition('project', 'project', m.projects));
+  if (m.environments.length > 0) {
+    list.push(listCondition('environment', 'environment', m.environments));
   }
-  if (!matches(m.environments, n.environment)) {
-    return `environment ${n.environment ?? '(none)'} not in [${m.environments.join(', ')}]`;
+  if (m.levels.length > 0) list.push(listCondition('level', 'level', m.levels));
+  if (m.resources.length > 0) {
+    // A resource takes any of its actions; a kind one action.
+    list.push({
+      test: (set) =>
+        m.resources.includes(set.labels.resource ?? '') ||
+        m.resources.includes(set.labels.kind ?? ''),
+      explain: (set) => `${set.labels.kind ?? ''} not in [${m.resources.join(', ')}]`,
+    });
   }
-  if (!matches(m.levels, n.level)) {
-    return `level ${n.level ?? '(none)'} not in [${m.levels.join(', ')}]`;
+  if ((m.releases ?? []).length > 0) list.push(listCondition('release', 'release', m.releases));
+  if ((m.rules ?? []).length > 0) list.push(listCondition('rule', 'rule', m.rules));
+  for (const [key, value] of Object.entries(m.tags ?? {})) {
+    list.push(listCondition(`${TAG_PREFIX}${key}`, `tag ${key}`, [value]));
   }
-  if (
-    m.resources.length > 0 &&
-    !m.resources.includes(n.resource) &&
-    !m.resources.includes(n.kind)
-  ) {
-    return `${n.kind} not in [${m.resources.join(', ')}]`;
-  }
+  for (const text of route.matchers ?? []) list.push(matcherCondition(parseMatcher(text)));
+  out = list;
+  compiled.set(route, out);
+  return out;
+}
+
+/** Why a route's own conditions do not take a label set; undefined: they do. */
+export function explainRouteLabels(route: RouteConfig, set: LabelSet): string | undefined {
+  for (const c of conditionsOf(route)) if (!c.test(set)) return c.explain(set);
   return undefined;
 }
 
-/** Every plugin instance of every route that takes this notification. */
+/** Why a route does not take this notification (its first failing condition); undefined: it does. */
+export function explainRoute(route: RouteConfig, n: Notification): string | undefined {
+  return explainRouteLabels(route, notificationLabelSet(n));
+}
+
+export interface RouteEvaluation {
+  route: RouteConfig;
+  /** Position in `routes`. */
+  index: number;
+  /** Not reached: an earlier matching route without `continue` stopped the evaluation. */
+  evaluated: boolean;
+  matched: boolean;
+  /** Why it did not match (the first failing condition), or why it was not evaluated. */
+  reason?: string;
+  /** Evaluation stops after this route (it matched and has no `continue: true`). */
+  stops: boolean;
+  targets: RouteTarget[];
+}
+
+/** Every route in order: matched or not and why, and where evaluation stopped. */
+export function evaluateRoutes(
+  routes: readonly RouteConfig[],
+  n: Notification | LabelSet,
+): RouteEvaluation[] {
+  const set = 'labels' in n && 'multi' in n ? n : notificationLabelSet(n);
+  const out: RouteEvaluation[] = [];
+  let stoppedBy: RouteConfig | undefined;
+  for (const [index, route] of routes.entries()) {
+    if (stoppedBy) {
+      out.push({
+        route,
+        index,
+        evaluated: false,
+        matched: false,
+        reason: `not evaluated: route ${stoppedBy.name} matched and has no continue: true`,
+        stops: false,
+        targets: [],
+      });
+      continue;
+    }
+    const reason = explainRouteLabels(route, set);
+    if (reason !== undefined) {
+      out.push({
+        route,
+        index,
+        evaluated: true,
+        matched: false,
+        reason,
+        stops: false,
+        targets: [],
+      });
+      continue;
+    }
+    const stops = route.continue !== true;
+    if (stops) stoppedBy = route;
+    out.push({
+      route,
+      index,
+      evaluated: true,
+      matched: true,
+      stops,
+      targets: route.instances.map((instance) => ({
+        route,
+        instance,
+        instanceId: instanceIdOf(route, instance),
+      })),
+    });
+  }
+  return out;
+}
+
+/** Every plugin instance of every route that takes this notification, in route order. */
 export function matchRoutes(routes: readonly RouteConfig[], n: Notification): RouteTarget[] {
+  const set = notificationLabelSet(n);
   const out: RouteTarget[] = [];
   for (const route of routes) {
-    if (explainRoute(route, n) !== undefined) continue;
+    if (explainRouteLabels(route, set) !== undefined) continue;
     for (const instance of route.instances) {
       out.push({ route, instance, instanceId: instanceIdOf(route, instance) });
     }
+    if (route.continue !== true) break;
   }
   return out;
 }

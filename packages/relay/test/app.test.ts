@@ -182,15 +182,16 @@ describe('routing', () => {
     }
   });
 
-  it('creates one job per matching instance across routes', async () => {
+  it('creates one job per instance of each matching route, stopping at one without continue', async () => {
     const a = new RecordingNotifier('rec-a');
     const b = new RecordingNotifier('rec-b');
     const t = await startRelay(
       {
         routes: [
-          { name: 'one', instances: [{ plugin: 'rec-a' }, { plugin: 'rec-b' }] },
+          { name: 'one', continue: true, instances: [{ plugin: 'rec-a' }, { plugin: 'rec-b' }] },
           { name: 'two', match: { projects: ['front-end'] }, instances: [{ plugin: 'rec-a' }] },
-          { name: 'three', match: { projects: ['backend'] }, instances: [{ plugin: 'rec-b' }] },
+          // Matches too, but `two` has no `continue: true`: evaluation stopped there.
+          { name: 'three', instances: [{ plugin: 'rec-b' }] },
         ],
       },
       { plugins: [a, b] },
@@ -201,6 +202,7 @@ describe('routing', () => {
       expect(res.body.deliveries).toBe(3);
       await waitFor(() => a.received.length === 2 && b.received.length === 1, 'deliveries');
       expect(a.received.map((r) => r.ctx.instanceId).sort()).toEqual(['one/rec-a', 'two/rec-a']);
+      expect(b.received.map((r) => r.ctx.instanceId)).toEqual(['one/rec-b']);
     } finally {
       await t.close();
     }

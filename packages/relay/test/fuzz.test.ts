@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
+import nock from 'nock';
 import pino from 'pino';
 import {
   NotificationPlugin,
@@ -67,6 +68,11 @@ interface Answer {
   status: number;
   body: string;
 }
+
+// The fuzzer only talks to 127.0.0.1. nock's interceptor (set up for every
+// file by jest.setup.ts) would sit in the path of every request and its
+// per-request bookkeeping would be counted as the relay's heap.
+beforeAll(() => nock.restore());
 
 let relay: Relay;
 let server: Server;
@@ -486,10 +492,15 @@ describe('after the fuzzing', () => {
     await round(0, 400); // warm-up: caches, JIT, pools
     const before = await settle();
     await round(400, 1400);
+    const middle = await settle();
+    await round(1800, 1400);
     const after = await settle();
     // Storing hundreds of webhooks in SQLite costs no JS heap; a leak of even 4 KiB
-    // per request would show as 5.6 MB.
-    expect(after - before).toBeLessThan(5 * 1024 * 1024);
+    // per request would show as 5.6 MB in EACH round. A one-off allocation by
+    // something else in the test process (seen in long-lived jest workers)
+    // shows in one round only, so the smaller of the two is what is judged.
+    const growth = [middle - before, after - middle];
+    expect(Math.min(...growth)).toBeLessThan(5 * 1024 * 1024);
   });
 });
 

@@ -32,6 +32,10 @@ export const ERROR_CODES = {
     'PB_DELIVERY_RETRY_AFTER',
     'PB_DELIVERY_TIMEOUT',
     'PB_DELIVERY_EXPIRED',
+    'PB_DELIVERY_SILENCED',
+    'PB_DELIVERY_MUTED',
+    'PB_DELIVERY_INHIBITED',
+    'PB_DELIVERY_FOLDED',
   ],
   webhook: [
     'PB_SIGNATURE_MISSING',
@@ -42,7 +46,41 @@ export const ERROR_CODES = {
   ],
   store: ['PB_STORE_UNAVAILABLE', 'PB_STORE_CLOSED'],
   http: ['PB_NOT_FOUND', 'PB_INTERNAL'],
+  // Sign-in through SSO providers. The class (`SsoError`, with `reason`,
+  // `userMessage` and `status`) lives in @plugboard/sso.
+  sso: [
+    'PB_SSO_STATE_MISMATCH',
+    'PB_SSO_STATE_EXPIRED',
+    'PB_SSO_STATE_REPLAYED',
+    'PB_SSO_PIPELINE_CHANGED',
+    'PB_SSO_PIPELINE_ERROR',
+    'PB_SSO_IDP_ERROR',
+    'PB_SSO_IDP_UNAVAILABLE',
+    'PB_SSO_TOKEN_EXCHANGE_FAILED',
+    'PB_SSO_ID_TOKEN_INVALID',
+    'PB_SSO_RESPONSE_INVALID',
+    'PB_SSO_IDENTITY_INVALID',
+    'PB_SSO_PROVIDER_UNKNOWN',
+    'PB_SSO_PROVIDER_NOT_ALLOWED',
+    'PB_SSO_CONFIG_INVALID',
+    'PB_SSO_EMAIL_DOMAIN_NOT_ALLOWED',
+    'PB_SSO_EMAIL_UNVERIFIED',
+    'PB_SSO_ACCOUNT_LINK_REFUSED',
+    'PB_SSO_SESSION_INVALID',
+    'PB_SSO_CSRF_INVALID',
+    'PB_SSO_INTERNAL',
+  ],
 } as const;
+
+/** Outcomes that end a delivery: trying again would not change them. */
+const FINAL_DELIVERY_CODES: ReadonlySet<string> = new Set([
+  'PB_DELIVERY_UNRECOVERABLE',
+  'PB_DELIVERY_EXPIRED',
+  'PB_DELIVERY_SILENCED',
+  'PB_DELIVERY_MUTED',
+  'PB_DELIVERY_INHIBITED',
+  'PB_DELIVERY_FOLDED',
+]);
 
 export type ConfigErrorCode = (typeof ERROR_CODES.config)[number];
 export type PluginErrorCode = (typeof ERROR_CODES.plugin)[number];
@@ -50,13 +88,15 @@ export type DeliveryErrorCode = (typeof ERROR_CODES.delivery)[number];
 export type WebhookErrorCode = (typeof ERROR_CODES.webhook)[number];
 export type StoreErrorCode = (typeof ERROR_CODES.store)[number];
 export type HttpErrorCode = (typeof ERROR_CODES.http)[number];
+export type SsoErrorCode = (typeof ERROR_CODES.sso)[number];
 export type ErrorCode =
   | ConfigErrorCode
   | PluginErrorCode
   | DeliveryErrorCode
   | WebhookErrorCode
   | StoreErrorCode
-  | HttpErrorCode;
+  | HttpErrorCode
+  | SsoErrorCode;
 
 export const ALL_ERROR_CODES: readonly ErrorCode[] = Object.values(ERROR_CODES).flat();
 
@@ -145,7 +185,7 @@ export class DeliveryError extends PlugboardError {
   }
 
   get retryable(): boolean {
-    return this.code !== 'PB_DELIVERY_UNRECOVERABLE' && this.code !== 'PB_DELIVERY_EXPIRED';
+    return !FINAL_DELIVERY_CODES.has(this.code);
   }
 }
 
@@ -216,7 +256,7 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
     name,
     code: codeStr,
     message,
-    retryable: codeStr !== 'PB_DELIVERY_UNRECOVERABLE' && codeStr !== 'PB_DELIVERY_EXPIRED',
+    retryable: !FINAL_DELIVERY_CODES.has(codeStr),
   };
   const status = readField(err, 'status');
   if (typeof status === 'number') out.status = status;

@@ -24,6 +24,7 @@ export type {
   WebhookErrorCode,
   StoreErrorCode,
   HttpErrorCode,
+  SsoErrorCode,
   ConfigErrorDetails,
   PluginErrorDetails,
   DeliveryErrorOptions,
@@ -46,7 +47,9 @@ export type {
   NotificationInstallation,
   ParseResult,
   ParseFailureReason,
+  NotificationDigest,
 } from './model';
+export { describeDigest, humanDuration } from './model';
 
 export { loadSample, SAMPLE_KINDS, compactSentryJson } from './samples';
 export type { Sample } from './samples';
@@ -72,6 +75,7 @@ export type {
   UserSettings,
   UserNotificationOptions,
   TestConfigurationResult,
+  TargetRateLimit,
 } from './plugin';
 
 export { validatePluginConfig, maskSecrets } from './config-fields';

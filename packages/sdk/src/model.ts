@@ -154,6 +154,76 @@ export interface Notification {
   dedupKey: string;
   /** The payload as received (`data` of an Integration Platform body). */
   raw: unknown;
+  /**
+   * Set when this message stands for several notifications: a group's
+   * update (the relay's grouped routes), or notifications a rate-limited
+   * target could not take one by one. The other fields describe the latest.
+   */
+  digest?: NotificationDigest;
+}
+
+/** What a digest message summarises. `describeDigest` turns it into one line. */
+export interface NotificationDigest {
+  /**
+   * `first`: a new group's first message; `update`: new notifications in an
+   * open group; `repeat`: reminder of an open group with nothing new;
+   * `state`: the group was resolved or reopened; `folded`: notifications
+   * held back by the target's rate limit.
+   */
+  reason: 'first' | 'update' | 'repeat' | 'state' | 'folded';
+  /** Notifications this message stands for (new since the group's previous message). */
+  count: number;
+  /** Notifications since the group opened. */
+  total: number;
+  /** The window `count` covers (ISO-8601). */
+  since: string;
+  until: string;
+  /** When the group's latest notification arrived (ISO-8601). */
+  lastSeen: string;
+  /** The relay route it came through, and the group's key there. */
+  route?: string;
+  groupKey?: string;
+  /** The group's state: `open`, `resolved`, or a metric alert's status. */
+  status?: string;
+  /** `folded`: the notifications it stands for, newest first (at most 20). */
+  items?: Array<{ kind: string; title: string; project?: string; url?: string }>;
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
+
+/** `5 minutes`, `2 hours`, `40 seconds`: the rough length of a window. */
+export function humanDuration(ms: number): string {
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s < 90) return plural(s, 'second', 'seconds');
+  const m = Math.round(s / 60);
+  if (m < 90) return plural(m, 'minute', 'minutes');
+  const h = Math.round(m / 60);
+  if (h < 36) return plural(h, 'hour', 'hours');
+  return plural(Math.round(h / 24), 'day', 'days');
+}
+
+/**
+ * One line for a digest: "FRONT-END-9: 1,204 new events in the last 5
+ * minutes, last seen 2024-05-01T10:00:00Z". Undefined for a notification
+ * that is not a digest.
+ */
+export function describeDigest(n: Notification): string | undefined {
+  const d = n.digest;
+  if (!d) return undefined;
+  const who = n.group?.shortId ?? n.metricAlert?.identifier ?? n.title;
+  const span = humanDuration(Date.parse(d.until) - Date.parse(d.since));
+  switch (d.reason) {
+    case 'folded':
+      return `${plural(d.count, 'notification', 'notifications')} held back by the target's rate limit in the last ${span}`;
+    case 'repeat':
+      return `${who}: still ${d.status ?? 'open'}, ${plural(d.total, 'event', 'events')} in all, last seen ${d.lastSeen}`;
+    case 'state':
+      return `${who}: now ${d.status ?? 'changed'}${d.count > 0 ? `, ${plural(d.count, 'new event', 'new events')} in the last ${span}` : ''}`;
+    default:
+      return `${who}: ${plural(d.count, 'new event', 'new events')} in the last ${span}, last seen ${d.lastSeen}`;
+  }
 }
 
 export type ParseFailureReason = 'unsupported_resource' | 'invalid_payload';

@@ -111,6 +111,12 @@ export interface NotifyContext<C extends PluginConfig = PluginConfig> {
 
 export type Awaitable<T> = T | Promise<T>;
 
+/** A target's send limit: `limit` messages per `perMs` milliseconds. */
+export interface TargetRateLimit {
+  limit: number;
+  perMs: number;
+}
+
 export interface TestConfigurationResult {
   ok: boolean;
   /** The error text to show the operator when `ok` is false. */
@@ -163,8 +169,24 @@ export abstract class NotificationPlugin<C extends PluginConfig = PluginConfig> 
     sdkVersion: SDK_VERSION,
   };
 
-  /** Sentry's default: at most 10 notifications per plugin per project per 60 s. */
+  /**
+   * Sentry's default: at most 10 notifications per plugin per project per
+   * 60 s; notifications over it are skipped (not sent). For a limit of the
+   * target itself, declare `targetRateLimit` instead: the relay holds those
+   * back and folds a backlog into a digest, so nothing is lost.
+   */
   rateLimit: { limit: number; windowSeconds: number } | null = { limit: 10, windowSeconds: 60 };
+
+  /**
+   * What the target accepts per robot/endpoint: at most `limit` messages per
+   * `perMs` (a sliding window). The relay keeps each instance under it,
+   * across replicas, holding deliveries back instead of letting the target
+   * refuse or block them. Operators override it per instance (`rateLimit`).
+   * Default: none.
+   */
+  targetRateLimit(_config?: C): TargetRateLimit | undefined {
+    return undefined;
+  }
 
   /**
    * Sentry's `is_configured`: every required field has a value. Override for

@@ -24,12 +24,18 @@ const MESSAGE = '{{#if message}}\n{{message}}\n{{/if}}';
 
 const LINK = '\n{{#if url}}\n[View in Sentry]({{url}})\n{{/if}}';
 
-const HEAD = '### {{headline}}: {{title}}\n\n{{#if culprit}}{{culprit}}\n\n{{/if}}';
+// A digest says first how many notifications the message stands for.
+const DIGEST =
+  '{{#if digest}}**{{digest}}**\n\n{{/if}}' +
+  '{{#if digestItems.length}}{{#each digestItems}}- {{#if url}}[{{title}}]({{url}}){{else}}{{title}}{{/if}}{{#if project}} ({{project}}){{/if}}\n{{/each}}\n{{/if}}';
+
+const HEAD = `### {{headline}}: {{title}}\n\n${DIGEST}{{#if culprit}}{{culprit}}\n\n{{/if}}`;
 
 const EVENT_BODY = `${HEAD}${FIELDS}${RULES}${MESSAGE}${TAGS}${FRAMES}${LINK}`;
 
 const METRIC_BODY =
   '### {{title}}\n\n' +
+  DIGEST +
   '**{{headline}}**\n\n' +
   '{{#if metricAlert.description}}{{metricAlert.description}}\n\n{{/if}}' +
   '- Project: {{default project.name "-"}}\n' +
@@ -53,6 +59,7 @@ export const DEFAULT_TEMPLATES: Readonly<Record<string, string>> = {
   'metric_alert.resolved': METRIC_BODY,
   'comment.created':
     '### {{headline}}: {{title}}\n\n' +
+    DIGEST +
     '{{#if comment}}{{comment}}\n\n{{/if}}' +
     '- Project: {{default project.name "-"}}\n' +
     '- Issue: {{default shortId "-"}}\n' +

@@ -1,4 +1,4 @@
-import type { Notification } from '@plugboard/sdk';
+import { describeDigest, type Notification } from '@plugboard/sdk';
 import { escapeFor, safeUrl } from './escape';
 import type { EscapeMode } from './escape';
 
@@ -43,6 +43,14 @@ export interface TemplateView {
   comment: string;
   actor: string;
   assignee: string;
+  /**
+   * Empty unless the message stands for several notifications (a group
+   * digest, or a rate-limited backlog): the one-line summary, e.g.
+   * "FRONT-END-9: 1,204 new events in the last 5 minutes, last seen …".
+   */
+  digest: string;
+  /** Folded backlog: the notifications it stands for (newest first). */
+  digestItems: Array<{ title: string; project: string; url: string }>;
 }
 
 const HEADLINES: Readonly<Record<string, string>> = {
@@ -155,5 +163,11 @@ export function buildView(
     comment: e(cut(n.comment?.text ?? '', limits.message)),
     actor: e(n.actor?.name),
     assignee: e(n.assignee ? (n.assignee.email ?? n.assignee.name) : undefined),
+    digest: e(describeDigest(n)),
+    digestItems: (n.digest?.items ?? []).map((i) => ({
+      title: e(cut(oneLine(i.title), limits.title)),
+      project: e(i.project),
+      url: link(i.url),
+    })),
   };
 }

@@ -129,6 +129,45 @@ describe('default templates', () => {
     expect(renderDefault(n)).toContain('came back');
   });
 
+  it('says first how many notifications a digest stands for', () => {
+    const n = buildNotification('issue.created');
+    n.digest = {
+      reason: 'update',
+      count: 1204,
+      total: 3000,
+      since: '2026-11-25T10:00:00.000Z',
+      until: '2026-11-25T10:05:00.000Z',
+      lastSeen: '2026-11-25T10:04:59.000Z',
+    };
+    const text = renderDefault(n);
+    expect(text.split('\n').slice(0, 3).join('\n')).toMatch(
+      /^### New issue: .+\n\n\*\*FRONT-END-9: 1,204 new events in the last 5 minutes, last seen 2026-11-25T10:04:59\.000Z\*\*$/,
+    );
+    expect(renderDefault(buildNotification('issue.created'))).not.toContain('new events');
+  });
+
+  it('lists the notifications a folded backlog stands for, escaped', () => {
+    const n = buildNotification('metric_alert.critical');
+    n.digest = {
+      reason: 'folded',
+      count: 2,
+      total: 2,
+      since: '2026-11-25T10:00:00.000Z',
+      until: '2026-11-25T10:01:00.000Z',
+      lastSeen: '2026-11-25T10:00:30.000Z',
+      items: [
+        { kind: 'error.created', title: 'Boom *bold*', project: 'web', url: 'https://s.example/1' },
+        { kind: 'error.created', title: 'Other', url: 'javascript:alert(1)' },
+      ],
+    };
+    const text = renderDefault(n);
+    expect(text).toContain(
+      "**2 notifications held back by the target's rate limit in the last 60 seconds**",
+    );
+    expect(text).toContain('- [Boom \\*bold\\*](https://s.example/1) (web)');
+    expect(text).toContain('- Other\n');
+  });
+
   it('gives a plain one-line title', () => {
     const n = buildNotification('issue.created', { title: 'x\n'.repeat(100) });
     const t = plainTitle(n, 30);

@@ -1,5 +1,6 @@
 import {
   NotificationPlugin,
+  describeDigest,
   type ConfigField,
   type Notification,
   type NotifyContext,
@@ -15,6 +16,7 @@ export function renderNotificationLine(n: Notification): string {
     n.title,
     n.level ? `(level ${n.level}` + (n.environment ? `, env ${n.environment})` : ')') : '',
     n.url ?? '',
+    n.digest ? `| ${describeDigest(n)}` : '',
   ];
   return parts.filter((p) => p !== '').join(' ');
 }

@@ -14,6 +14,7 @@ export const ENV_SETTINGS = {
   PLUGBOARD_LOG_LEVEL: 'log.level',
   SENTRY_DSN: 'sentryDsn',
   PLUGBOARD_DATABASE_URL: 'databaseUrl',
+  PLUGBOARD_SESSION_SECRET: 'sso.sessionSecret',
 } as const;
 
 /** Read from the working directory when neither --config nor PLUGBOARD_CONFIG is given. */
@@ -26,6 +27,7 @@ const SECRET_PATHS = new Set([
   'api.token',
   'sentryDsn',
   'databaseUrl',
+  'sso.sessionSecret',
 ]);
 
 export interface ListenAddress {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { DURATION } from '../durations';
+import { MatcherSyntaxError, parseMatcher } from '../noise/matchers';
+import { compileEntry, TimeIntervalError } from '../noise/time-intervals';
+import { SSO_DEFAULTS, ssoSchema } from './sso-schema';
 
 /**
  * The relay's settings. Every key has a documented default
@@ -7,6 +10,20 @@ import { DURATION } from '../durations';
  */
 
 const matchList = z.array(z.string().min(1)).default([]);
+
+/** An Alertmanager matcher (`level=~"error|fatal"`), checked (regex compiled) at load. */
+const matcherString = z.string().superRefine((text, ctx) => {
+  try {
+    parseMatcher(text);
+  } catch (err) {
+    if (!(err instanceof MatcherSyntaxError)) throw err;
+    ctx.addIssue({ code: 'custom', message: err.message });
+  }
+});
+
+const labelName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.:-]*$/, 'a label name such as project or tags.browser');
 
 const duration = z.union([
   z.number().int().min(0),
@@ -28,6 +45,31 @@ export const retrySchema = z
   })
   .strict();
 
+/** Send slots of a target: at most `limit` messages per `per` (sliding window). */
+export const rateLimitSchema = z
+  .object({
+    limit: z.number().int().min(1).max(100_000),
+    per: duration.default('1m'),
+  })
+  .strict();
+
+export const groupSchema = z
+  .object({
+    /** Labels (see docs/noise-control.md) whose values make the group key. */
+    by: z.array(z.string().min(1)).min(1).default(['issue']),
+    /** How long a new group collects before its first message (group_wait). */
+    wait: duration.default('30s'),
+    /** At most one message per group per interval (group_interval). */
+    interval: duration.default('5m'),
+    /** Re-notify an open group with nothing new after this long (repeat_interval); 0: never. */
+    repeat: duration.default('4h'),
+    /** Messages per group before only state changes (resolved, reopened) are sent; 0: no cap. */
+    maxNotifications: z.number().int().min(0).default(0),
+    /** A group with no notification for this long is closed without a message. */
+    closeAfter: duration.default('24h'),
+  })
+  .strict();
+
 export const instanceSchema = z
   .object({
     /** Unique within its route; defaults to the plugin slug. */
@@ -43,6 +85,11 @@ export const instanceSchema = z
     /** Overrides of `dispatch.retry` for this instance. */
     retry: retrySchema.partial().optional(),
     pauseAfterFailures: z.number().int().min(0).max(10_000).optional(),
+    /**
+     * The target's rate limit; default: what the notifier declares for its
+     * target (DingTalk 20/min), none for the others. `false`: no limit.
+     */
+    rateLimit: z.union([rateLimitSchema, z.literal(false)]).optional(),
   })
   .strict();
 
@@ -57,12 +104,111 @@ export const routeSchema = z
         levels: matchList,
         /** `issue` (any action) or `issue.created`; empty = any. */
         resources: matchList,
+        releases: matchList,
+        /** Sentry alert rule names (issue, metric and legacy alert rules). */
+        rules: matchList,
+        /** Event tags that must have these values. */
+        tags: z.record(z.string().min(1), z.string()).default({}),
       })
       .strict()
-      .default({ projects: [], environments: [], levels: [], resources: [] }),
+      .default({
+        projects: [],
+        environments: [],
+        levels: [],
+        resources: [],
+        releases: [],
+        rules: [],
+        tags: {},
+      }),
+    /** Alertmanager matchers on the notification's labels; all must match. */
+    matchers: z.array(matcherString).default([]),
+    /** Keep evaluating later routes after this one matched (Alertmanager's `continue`). */
+    continue: z.boolean().default(false),
+    /** Names from `timeIntervals` during which this route's deliveries are not sent. */
+    muteTimeIntervals: z.array(z.string().min(1)).default([]),
     instances: z.array(instanceSchema).min(1),
+    /**
+     * Group this route's notifications (absent: each one is delivered on its
+     * own). Alertmanager's timers and defaults.
+     */
+    group: groupSchema.optional(),
+    /** Deliver resolved notifications (`issue.resolved`, `metric_alert.resolved`). */
+    sendResolved: z.boolean().default(true),
   })
   .strict();
+
+// Alertmanager's time_intervals, camelCased (see src/noise/time-intervals.ts).
+// YAML reads `-1` and `2025` as numbers; they mean the same as the strings.
+const timeItem = z.union([z.string().min(1), z.number().int()]).transform(String);
+
+export const timeIntervalEntrySchema = z
+  .object({
+    times: z.array(z.object({ startTime: z.string(), endTime: z.string() }).strict()).optional(),
+    weekdays: z.array(timeItem).optional(),
+    daysOfMonth: z.array(timeItem).optional(),
+    months: z.array(timeItem).optional(),
+    years: z.array(timeItem).optional(),
+    location: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((entry, ctx) => {
+    try {
+      compileEntry(entry);
+    } catch (err) {
+      if (!(err instanceof TimeIntervalError)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message, path: [...err.path] });
+    }
+  });
+
+export const timeIntervalSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'letters, digits, ".", "_" or "-"'),
+    timeIntervals: z.array(timeIntervalEntrySchema).min(1),
+  })
+  .strict();
+
+/** Alertmanager's inhibit_rules, camelCased (see src/noise/inhibition.ts). */
+export const inhibitRuleSchema = z
+  .object({
+    sourceMatchers: z.array(matcherString).min(1),
+    targetMatchers: z.array(matcherString).min(1),
+    /** Labels whose values must be the same in the source and the target. */
+    equal: z.array(labelName).default([]),
+    /** How long a source inhibits when nothing resolves it. */
+    duration: duration.default('24h'),
+  })
+  .strict();
+
+/** Names that must refer to something defined elsewhere in the settings. */
+function checkNoiseReferences(
+  config: {
+    timeIntervals: ReadonlyArray<{ name: string }>;
+    routes: ReadonlyArray<{ muteTimeIntervals: readonly string[] }>;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const names = new Set<string>();
+  for (const [i, interval] of config.timeIntervals.entries()) {
+    if (names.has(interval.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `duplicate time interval name "${interval.name}"`,
+        path: ['timeIntervals', i, 'name'],
+      });
+    }
+    names.add(interval.name);
+  }
+  for (const [i, route] of config.routes.entries()) {
+    for (const [j, name] of route.muteTimeIntervals.entries()) {
+      if (names.has(name)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown time interval "${name}"; ${names.size > 0 ? `timeIntervals defines ${[...names].join(', ')}` : 'timeIntervals defines none'}`,
+        path: ['routes', i, 'muteTimeIntervals', j],
+      });
+    }
+  }
+}
 
 export const backoffSchema = z
   .object({
@@ -201,11 +347,20 @@ export const configSchema = z
       .strict()
       .default({ level: 'info' }),
     sentryDsn: z.string().url().optional(),
+    /** Sign-in to the relay's pages; off until `sso.providers` is set. */
+    sso: ssoSchema.default(SSO_DEFAULTS),
     routes: z.array(routeSchema).default([]),
+    /** Named schedules routes refer to in `muteTimeIntervals`. */
+    timeIntervals: z.array(timeIntervalSchema).default([]),
+    /** Alertmanager-style inhibition: a source notification holds back related targets. */
+    inhibitRules: z.array(inhibitRuleSchema).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine(checkNoiseReferences);
 
 export type RawConfig = z.input<typeof configSchema>;
 export type RelayConfig = z.output<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type InstanceConfig = z.output<typeof instanceSchema>;
+export type TimeIntervalSettings = z.output<typeof timeIntervalSchema>;
+export type InhibitRuleConfig = z.output<typeof inhibitRuleSchema>;

@@ -3,14 +3,14 @@ import CircuitBreaker from 'opossum';
 import { randomUUID } from 'node:crypto';
 import {
   DeliveryError,
-  parseLegacyWebhook,
-  parseSentryWebhook,
   serializeError,
+  type Notification,
   type NotificationPlugin,
   type NotifyContext,
   type PluginConfig,
   type PluginLogger,
   type SerializedError,
+  type TargetRateLimit,
 } from '@plugboard/sdk';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
@@ -18,6 +18,7 @@ import type { AttemptInput, LeasedJob, Store } from '../store/types';
 import { INSTANCES_NAMESPACE, type PauseRecord } from './pause';
 import { storeUserSettings } from '../server/api';
 import { pluginStore, storeRateLimiter } from './plugin-services';
+import { foldedDigest, parseStoredWebhook } from '../noise/grouping';
 
 export interface BackoffOptions {
   initialMs: number;
@@ -44,6 +45,11 @@ export interface DispatchInstance {
   pauseAfterFailures?: number;
   /** Circuit breaker on the target; absent: none. */
   breaker?: BreakerOptions;
+  /**
+   * The target's send limit, kept across replicas: deliveries wait for a
+   * slot, and a backlog that built up meanwhile is folded into one digest.
+   */
+  rateLimit?: TargetRateLimit;
 }
 
 export interface BreakerOptions {
@@ -66,8 +72,21 @@ export interface DispatcherOptions {
   /** Identifies this process's leases. */
   owner?: string;
   random?: () => number;
+  /**
+   * Asked before every attempt whether the notification may go out now. An
+   * answer (a coded, non-retryable error such as PB_DELIVERY_SILENCED) skips
+   * the delivery and is recorded as the reason; undefined lets it through.
+   */
+  gate?: (input: DeliveryGateInput) => Promise<SerializedError | undefined>;
   /** Called for errors that are bugs rather than delivery failures. */
   onUnexpectedError?: (err: unknown, context: Record<string, string>) => void;
+}
+
+export interface DeliveryGateInput {
+  instanceId: string;
+  routeName: string;
+  notification: Notification;
+  job: LeasedJob;
 }
 
 export interface DispatcherEvents {
@@ -121,7 +140,14 @@ interface InstanceState {
   refill: boolean;
   timer: NodeJS.Timeout | undefined;
   controllers: Set<AbortController>;
+  /** Rate-limited: no slot before this time. */
+  heldUntil: number;
+  /** Rate-limited: deliveries waited for a slot; the next one folds them. */
+  backlog: boolean;
 }
+
+/** At most this many waiting deliveries are folded into one digest. */
+const FOLD_MAX = 500;
 
 /**
  * Leases due jobs per instance (each instance has its own concurrency, so a
@@ -162,6 +188,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         refill: false,
         timer: undefined,
         controllers: new Set(),
+        heldUntil: 0,
+        backlog: false,
       });
     }
   }
@@ -297,6 +325,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private async fill(state: InstanceState): Promise<void> {
     state.filling = true;
     try {
+      if (state.def.rateLimit) {
+        await this.fillLimited(state, state.def.rateLimit);
+        if (!this.stopping) await this.scheduleNext(state);
+        return;
+      }
       do {
         state.refill = false;
         while (
@@ -337,8 +370,86 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     }
   }
 
+  /** Whether an attempt may start now: running, within concurrency, not paused, breaker closed. */
+  private canStart(state: InstanceState): boolean {
+    return (
+      state.inFlight < state.def.concurrency &&
+      !this.stopping &&
+      !state.paused &&
+      this.breakerAllows(state)
+    );
+  }
+
+  /**
+   * A rate-limited instance takes a slot before every attempt, so no replica
+   * sends more than the target accepts. Nothing is leased ahead (a lease
+   * would expire while it waits for a slot). When deliveries had to wait,
+   * the next free slot carries all of them, folded into one digest, instead
+   * of working through the backlog at the target's pace.
+   */
+  private async fillLimited(state: InstanceState, limit: TargetRateLimit): Promise<void> {
+    const { store } = this.o;
+    const id = state.def.instanceId;
+    let more = true;
+    while (more && this.canStart(state)) {
+      more = false;
+      const now = Date.now();
+      if (state.heldUntil > now) return;
+      const next = await store.nextRunAt(id);
+      if (next === undefined || next > now) return;
+      const slot = await store.rateAcquire(`target:${id}`, limit.limit, limit.perMs);
+      if (!slot.ok) {
+        state.heldUntil = slot.retryAt;
+        state.backlog = true;
+        this.o.metrics?.rateLimited.inc({ instance: id });
+        state.log.debug(
+          { retryAt: new Date(slot.retryAt).toISOString(), limit: limit.limit, perMs: limit.perMs },
+          "holding deliveries back: the target's rate limit is reached",
+        );
+        this.wakeAt(state, slot.retryAt);
+        return;
+      }
+      let jobs = await store.lease(id, state.backlog ? FOLD_MAX : 1, this.owner, state.leaseMs);
+      state.backlog = false;
+      if (jobs.length > 1) {
+        const digest = foldedDigest(jobs, Date.now());
+        const { jobId, folded } = await store.foldJobs(jobs, digest, {
+          name: 'DeliveryError',
+          code: 'PB_DELIVERY_FOLDED',
+          message: `sent as part of one digest of ${jobs.length} deliveries: the target's rate limit (${limit.limit} per ${limit.perMs / 1000} s) held them back`,
+          retryable: false,
+        });
+        this.o.metrics?.folded.inc({ instance: id }, folded);
+        state.log.info(
+          { folded, digestJob: jobId },
+          "folded deliveries held back by the target's rate limit into one digest",
+        );
+        jobs = await store.lease(id, 1, this.owner, state.leaseMs);
+      }
+      const job = jobs[0];
+      if (job) {
+        this.track(this.run(state, job));
+        more = true;
+      }
+    }
+  }
+
+  /** Look again at `at` (a freed rate-limit slot). */
+  private wakeAt(state: InstanceState, at: number): void {
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = setTimeout(
+      () => {
+        state.timer = undefined;
+        this.wake(state.def.instanceId);
+      },
+      Math.max(0, at - Date.now()) + 1,
+    );
+    state.timer.unref();
+  }
+
   private async scheduleNext(state: InstanceState): Promise<void> {
     if (state.inFlight >= state.def.concurrency) return;
+    if (state.heldUntil > Date.now()) return; // woken when the slot frees
     const next = await this.o.store.nextRunAt(state.def.instanceId);
     if (next === undefined) return;
     const delay = Math.max(0, next - Date.now());
@@ -382,58 +493,64 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     let notSent = false;
     let error: SerializedError | undefined;
     try {
-      const parsed =
-        job.source === 'legacy'
-          ? parseLegacyWebhook(JSON.parse(job.body.toString('utf8')))
-          : parseSentryWebhook({
-              resource: job.resource,
-              body: JSON.parse(job.body.toString('utf8')),
-            });
+      const parsed = parseStoredWebhook(job.source, job.resource, job.body);
       if (!parsed.ok) {
         throw new DeliveryError(
           'PB_DELIVERY_UNRECOVERABLE',
           `stored webhook no longer parses: ${parsed.detail}`,
         );
       }
-      const ctx: NotifyContext = {
-        config: def.config,
+      const held = await this.o.gate?.({
         instanceId: def.instanceId,
-        idempotencyKey: job.idempotencyKey,
-        attempt: job.attempts,
-        signal: controller.signal,
-        timeoutMs: def.timeoutMs,
-        logger: log,
-        store: pluginStore(this.o.store, def.plugin.slug),
-        rateLimiter: storeRateLimiter(this.o.store),
-        users: storeUserSettings(this.o.store),
-      };
-      // One timeout covers the whole attempt, shouldNotify included.
-      const attemptOnce = (): Promise<boolean> =>
-        this.withTimeout(
-          (async () => {
-            if (!(await def.plugin.shouldNotify(parsed.notification, ctx))) return false;
-            await def.plugin.notify(parsed.notification, ctx);
-            return true;
-          })(),
-          def,
-          controller,
-        );
-      let notified: boolean;
-      try {
-        notified = state.breaker ? await state.breaker.fire(attemptOnce) : await attemptOnce();
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 'EOPENBREAKER') {
-          notSent = true;
-          // Opened after this job was handed out: it was not sent; try later.
-          throw new DeliveryError(
-            'PB_DELIVERY_RETRY_AFTER',
-            `${def.instanceId}: circuit open, the target kept failing; not sent`,
-            { retryAfterMs: def.breaker?.resetTimeoutMs ?? 30_000 },
+        routeName: def.routeName,
+        notification: parsed.notification,
+        job,
+      });
+      if (held) {
+        // Not sent on purpose (silenced, muted, inhibited): recorded with the reason.
+        outcome = 'skipped';
+        error = held;
+      } else {
+        const ctx: NotifyContext = {
+          config: def.config,
+          instanceId: def.instanceId,
+          idempotencyKey: job.idempotencyKey,
+          attempt: job.attempts,
+          signal: controller.signal,
+          timeoutMs: def.timeoutMs,
+          logger: log,
+          store: pluginStore(this.o.store, def.plugin.slug),
+          rateLimiter: storeRateLimiter(this.o.store),
+          users: storeUserSettings(this.o.store),
+        };
+        // One timeout covers the whole attempt, shouldNotify included.
+        const attemptOnce = (): Promise<boolean> =>
+          this.withTimeout(
+            (async () => {
+              if (!(await def.plugin.shouldNotify(parsed.notification, ctx))) return false;
+              await def.plugin.notify(parsed.notification, ctx);
+              return true;
+            })(),
+            def,
+            controller,
           );
+        let notified: boolean;
+        try {
+          notified = state.breaker ? await state.breaker.fire(attemptOnce) : await attemptOnce();
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 'EOPENBREAKER') {
+            notSent = true;
+            // Opened after this job was handed out: it was not sent; try later.
+            throw new DeliveryError(
+              'PB_DELIVERY_RETRY_AFTER',
+              `${def.instanceId}: circuit open, the target kept failing; not sent`,
+              { retryAfterMs: def.breaker?.resetTimeoutMs ?? 30_000 },
+            );
+          }
+          throw err;
         }
-        throw err;
+        if (!notified) outcome = 'skipped';
       }
-      if (!notified) outcome = 'skipped';
     } catch (err) {
       error = serializeError(err);
       const ownCode = (err as { code?: unknown } | null)?.code;

@@ -4,7 +4,8 @@ import type { RelayConfig } from '../config/schema';
 import type { Logger } from '../logger';
 import type { Store } from '../store/types';
 import { instanceIdOf } from '../routing';
-import { mountDeliveries, mountInstances } from './deliveries';
+import { mountDeliveries, mountGroups, mountInstances } from './deliveries';
+import { createSilencesRouter } from './silences';
 import { errorBody, safeEqual } from './ingest';
 
 /**
@@ -221,6 +222,8 @@ export function createApiRouter(deps: ApiDeps): Router {
   });
 
   mountDeliveries(router, store);
+  mountGroups(router, store);
+  router.use('/silences', createSilencesRouter({ store, logger: deps.logger }));
   mountInstances(router, store, () =>
     deps.config.routes.flatMap((r) => r.instances.map((i) => instanceIdOf(r, i))),
   );

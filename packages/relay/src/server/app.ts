@@ -5,7 +5,7 @@ import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import type { Store } from '../store/types';
 import { createApiRouter } from './api';
-import { createIngestHandlers, errorBody, sendJson } from './ingest';
+import { createIngestHandlers, errorBody, sendJson, type IngestDeps } from './ingest';
 
 export { safeEqual } from './ingest';
 
@@ -24,6 +24,10 @@ export interface AppDeps {
   ready: () => Promise<ReadyReport>;
   onUnexpectedError: (err: unknown, context: Record<string, string>) => void;
   onStoreFailure?: (err: unknown) => void;
+  /** Sign-in and the relay's pages (server/pages), mounted at the root. */
+  pages?: express.Router;
+  /** See IngestDeps.onAccepted. */
+  onAccepted?: IngestDeps['onAccepted'];
 }
 
 /** Health, readiness and metrics: the low-traffic endpoints, on express. */
@@ -48,6 +52,8 @@ function createExpressApp(deps: AppDeps): express.Express {
   });
 
   app.use('/api', createApiRouter(deps));
+
+  if (deps.pages) app.use(deps.pages);
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json(errorBody('PB_NOT_FOUND', 'no such endpoint'));

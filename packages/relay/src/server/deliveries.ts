@@ -189,3 +189,42 @@ export function mountInstances(
     }
   });
 }
+
+/**
+ * Open notification groups of grouped routes, most recently active first:
+ * what each has counted and when its next message is due.
+ */
+export function mountGroups(router: Router, store: Store): void {
+  router.get('/groups', async (req: Request, res: Response, next) => {
+    try {
+      const route = typeof req.query.route === 'string' ? req.query.route : undefined;
+      const rawLimit = typeof req.query.limit === 'string' ? Number(req.query.limit) : 100;
+      if (!Number.isInteger(rawLimit) || rawLimit < 1 || rawLimit > 1000) {
+        res.status(400).json(errorBody('PB_PAYLOAD_INVALID', 'limit: an integer from 1 to 1000'));
+        return;
+      }
+      const groups = await store.listGroups({
+        ...(route ? { routeName: route } : {}),
+        limit: rawLimit,
+      });
+      res.json({
+        groups: groups.map((g) => ({
+          route: g.routeName,
+          key: g.groupKey,
+          status: g.status,
+          pending: g.pending,
+          total: g.total,
+          sent: g.sent,
+          suppressed: g.suppressed,
+          firstAt: new Date(g.firstAt).toISOString(),
+          lastAt: new Date(g.lastAt).toISOString(),
+          lastMessageAt: g.lastFlushAt === undefined ? null : new Date(g.lastFlushAt).toISOString(),
+          nextFlushAt: new Date(g.nextFlushAt).toISOString(),
+          ...(g.project ? { project: g.project } : {}),
+        })),
+      });
+    } catch (err) {
+      next(err);
+    }
+  });
+}

@@ -4,13 +4,15 @@ import {
   parseLegacyWebhook,
   parseSentryWebhook,
   verifySentrySignature,
+  type Notification,
   type ParseResult,
 } from '@plugboard/sdk';
 import type { RelayConfig } from '../config/schema';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import { explainRoute, matchRoutes } from '../routing';
-import type { IncomingWebhook, NewJob, Store, WebhookSource } from '../store/types';
+import type { GroupHit, IncomingWebhook, NewJob, Store, WebhookSource } from '../store/types';
+import { planDeliveries } from '../noise/grouping';
 
 export interface IngestDeps {
   config: RelayConfig;
@@ -22,6 +24,13 @@ export interface IngestDeps {
   onUnexpectedError: (err: unknown, context: Record<string, string>) => void;
   /** Told when the store refused a webhook, so readiness can say so at once. */
   onStoreFailure?: (err: unknown) => void;
+  /**
+   * Called with each new webhook's notification once it is stored (routed or
+   * not; not for duplicates). A returned promise is awaited before the 202,
+   * so what it records (inhibition sources) is on record when Sentry hears
+   * back; most calls return nothing and cost nothing.
+   */
+  onAccepted?: (n: Notification) => Promise<void> | void;
 }
 
 export function sendJson(
@@ -183,17 +192,17 @@ export function createIngestHandlers(deps: IngestDeps): IngestHandlers {
     };
     if (requestId) webhook.requestId = requestId;
     let jobs: NewJob[] = [];
+    let groups: GroupHit[] = [];
     let reason: string | undefined;
     if (parsed.ok) {
       const n = parsed.notification;
-      jobs = matchRoutes(config.routes, n).map((t) => ({
-        routeName: t.route.name,
-        instanceId: t.instanceId,
-        pluginSlug: t.instance.plugin,
-        maxAttempts: t.instance.maxAttempts ?? config.dispatch.maxAttempts,
-        ...(n.project?.slug ? { project: n.project.slug } : {}),
-      }));
-      if (jobs.length === 0) {
+      const plan = planDeliveries(matchRoutes(config.routes, n), n, config.dispatch.maxAttempts);
+      jobs = plan.jobs;
+      groups = plan.groups;
+      if (jobs.length === 0 && groups.length === 0 && plan.dropped.length > 0) {
+        reason = `resolved notifications are not sent by route(s) ${plan.dropped.join(', ')} (sendResolved: false)`;
+        webhook.detail = reason;
+      } else if (jobs.length === 0 && groups.length === 0) {
         reason =
           config.routes.length === 0
             ? 'no routes are configured'
@@ -207,7 +216,13 @@ export function createIngestHandlers(deps: IngestDeps): IngestHandlers {
     }
     let result;
     try {
-      result = await store.ingest({ webhook, jobs, unsupported: !parsed.ok, dedupWindowMs });
+      result = await store.ingest({
+        webhook,
+        jobs,
+        ...(groups.length > 0 ? { groups } : {}),
+        unsupported: !parsed.ok,
+        dedupWindowMs,
+      });
     } catch (err) {
       // Never acknowledge what could not be stored: Sentry will retry.
       deps.onStoreFailure?.(err);
@@ -221,15 +236,28 @@ export function createIngestHandlers(deps: IngestDeps): IngestHandlers {
       );
       return;
     }
+    if (parsed.ok && (result.status === 'accepted' || result.status === 'ignored')) {
+      const pending = deps.onAccepted?.(parsed.notification);
+      if (pending) {
+        try {
+          await pending;
+        } catch (err) {
+          // The webhook is stored and will be delivered; only what it opens
+          // or closes for inhibition is lost, which must not cost a retry.
+          logger.error({ err }, 'cannot record the inhibition source or resolution of a webhook');
+        }
+      }
+    }
     count(webhook.resource, result.status);
     metrics.ingestLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    if (result.status === 'accepted') {
+    if (result.status === 'accepted' && jobs.length > 0) {
       deps.onJobs(
         jobs.length === 1 ? [jobs[0]!.instanceId] : [...new Set(jobs.map((j) => j.instanceId))],
       );
     }
     const answer: Record<string, unknown> = { id: result.webhookId, status: result.status };
     if (result.status === 'accepted') answer.deliveries = result.jobIds.length;
+    if (result.grouped) answer.grouped = result.grouped;
     if (result.duplicateOf) answer.duplicateOf = result.duplicateOf;
     if (reason) answer.reason = reason;
     sendJson(res, 202, answer);

@@ -5,18 +5,32 @@ import {
   JOB_STATES,
   type AttemptInput,
   type AttemptRecord,
+  type GroupFlush,
+  type GroupHit,
+  type GroupRecord,
+  type IncomingWebhook,
   type IngestRequest,
   type IngestResult,
   type JobFilter,
   type JobRecord,
   type JobState,
   type LeasedJob,
+  type NewJob,
   type Store,
   type WebhookRecord,
   type WebhookSource,
   type WebhookStatus,
 } from './types';
-import { CRASH_ERROR, toJob, type JobRow, type SettleNext } from './rows';
+import {
+  CRASH_ERROR,
+  RATE_NAMESPACE,
+  slidingWindow,
+  toGroup,
+  toJob,
+  type GroupRow,
+  type JobRow,
+  type SettleNext,
+} from './rows';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:pass@host:5432/db` */
@@ -110,6 +124,29 @@ function migrations(s: string): string[] {
     ALTER TABLE ${s}.jobs ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE ${s}.attempts ADD COLUMN chain INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX jobs_dead ON ${s}.jobs (instance_id, id) WHERE state = 'dead';
+    `,
+    // 3: notification groups (digests).
+    `
+    CREATE TABLE ${s}.groups (
+      route TEXT NOT NULL,
+      group_key TEXT NOT NULL,
+      pending INTEGER NOT NULL,
+      total BIGINT NOT NULL,
+      window_start BIGINT,
+      first_at BIGINT NOT NULL,
+      last_at BIGINT NOT NULL,
+      last_webhook_id BIGINT NOT NULL,
+      status TEXT NOT NULL,
+      status_changed BOOLEAN NOT NULL DEFAULT false,
+      next_flush_at BIGINT NOT NULL,
+      last_flush_at BIGINT,
+      sent INTEGER NOT NULL DEFAULT 0,
+      suppressed BIGINT NOT NULL DEFAULT 0,
+      project TEXT,
+      version INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (route, group_key)
+    );
+    CREATE INDEX groups_due ON ${s}.groups (next_flush_at);
     `,
   ];
 }
@@ -242,9 +279,10 @@ export class PostgresStore implements Store {
       this.tx(async (c) => {
         const now = this.now();
         const w = req.webhook;
+        const groups = req.groups ?? [];
         let status: WebhookStatus = req.unsupported
           ? 'unsupported'
-          : req.jobs.length === 0
+          : req.jobs.length === 0 && groups.length === 0
             ? 'ignored'
             : 'accepted';
         const { rows } = await c.query<{ id: number }>(
@@ -288,33 +326,222 @@ export class PostgresStore implements Store {
             ]);
           }
         }
-        const jobIds: string[] = [];
-        if (status === 'accepted' && req.jobs.length > 0) {
-          const values: unknown[] = [];
-          const tuples = req.jobs.map((job, i) => {
-            const b = i * 7;
-            values.push(
-              job.routeName,
-              job.instanceId,
-              job.pluginSlug,
-              job.maxAttempts,
-              `pbd_${randomUUID().replace(/-/g, '')}`,
-              now,
-              job.project ?? null,
-            );
-            return `($${b + 1}, $${b + 2}, $${b + 3}, 'pending', $${b + 4}, $${b + 6}, $${b + 5}, $${b + 6}, $${b + 6}, ${id}, $${b + 7})`;
-          });
-          const ins = await c.query<{ id: number }>(
-            `INSERT INTO ${s}.jobs (route_name, instance_id, plugin_slug, state, max_attempts, run_at, idempotency_key, created_at, updated_at, webhook_id, project)
-             VALUES ${tuples.join(', ')} RETURNING id`,
-            values,
-          );
-          for (const r of ins.rows) jobIds.push(String(r.id));
+        const jobIds = status === 'accepted' ? await this.insertJobs(c, id, req.jobs, now) : [];
+        if (status === 'accepted') {
+          for (const g of groups) await this.groupHit(c, g, id, now);
         }
         const result: IngestResult = { webhookId: String(id), status, jobIds };
         if (duplicateOf !== undefined) result.duplicateOf = String(duplicateOf);
+        if (status === 'accepted' && groups.length > 0) result.grouped = groups.length;
         return result;
       }, 'ingest'),
+    );
+  }
+
+  private async insertJobs(
+    c: PoolClient,
+    webhookId: number,
+    jobs: readonly NewJob[],
+    now: number,
+  ): Promise<string[]> {
+    if (jobs.length === 0) return [];
+    const values: unknown[] = [];
+    const tuples = jobs.map((job, i) => {
+      const b = i * 8;
+      values.push(
+        job.routeName,
+        job.instanceId,
+        job.pluginSlug,
+        job.maxAttempts,
+        `pbd_${randomUUID().replace(/-/g, '')}`,
+        now,
+        job.project ?? null,
+        job.runAt ?? now,
+      );
+      return `($${b + 1}, $${b + 2}, $${b + 3}, 'pending', $${b + 4}, $${b + 8}, $${b + 5}, $${b + 6}, $${b + 6}, ${webhookId}, $${b + 7})`;
+    });
+    const ins = await c.query<{ id: number }>(
+      `INSERT INTO ${this.s}.jobs (route_name, instance_id, plugin_slug, state, max_attempts, run_at, idempotency_key, created_at, updated_at, webhook_id, project)
+       VALUES ${tuples.join(', ')} RETURNING id`,
+      values,
+    );
+    return ins.rows.map((r) => String(r.id));
+  }
+
+  /** See the SQLite store's groupHit: the same rule in PostgreSQL's dialect. */
+  private async groupHit(
+    c: PoolClient,
+    g: GroupHit,
+    webhookId: number,
+    now: number,
+  ): Promise<void> {
+    await c.query(
+      `INSERT INTO ${this.s}.groups AS g (route, group_key, pending, total, window_start, first_at, last_at, last_webhook_id, status, status_changed, next_flush_at, project)
+       VALUES ($1, $2, 1, 1, $3, $3, $3, $4, COALESCE($5::text, 'open'), false, $3::bigint + $6::bigint, $8)
+       ON CONFLICT (route, group_key) DO UPDATE SET pending = g.pending + 1, total = g.total + 1,
+         window_start = COALESCE(g.window_start, $3), last_at = $3, last_webhook_id = $4,
+         status_changed = CASE WHEN $5::text IS NOT NULL AND $5::text <> g.status THEN true ELSE g.status_changed END,
+         status = COALESCE($5::text, g.status),
+         next_flush_at = LEAST(g.next_flush_at, GREATEST($3::bigint, COALESCE(g.last_flush_at + $7::bigint, $3::bigint + $6::bigint)))`,
+      [
+        g.routeName,
+        g.groupKey,
+        now,
+        webhookId,
+        g.status ?? null,
+        g.waitMs,
+        g.intervalMs,
+        g.project ?? null,
+      ],
+    );
+  }
+
+  foldJobs(
+    jobs: readonly LeasedJob[],
+    digest: { webhook: IncomingWebhook; job: NewJob },
+    reason: SerializedError,
+  ): Promise<{ jobId: string; folded: number }> {
+    const s = this.s;
+    return this.run('foldJobs', () =>
+      this.tx(async (c) => {
+        const now = this.now();
+        const error = JSON.stringify(reason);
+        let folded = 0;
+        for (const job of jobs) {
+          const res = await c.query(
+            `UPDATE ${s}.jobs SET state = 'skipped', lease_owner = NULL, lease_until = NULL, updated_at = $1, last_error = $2
+             WHERE id = $3 AND state = 'running' AND lease_owner = $4`,
+            [now, error, Number(job.id), job.leaseOwner],
+          );
+          if ((res.rowCount ?? 0) === 0) continue;
+          folded++;
+          await c.query(
+            `INSERT INTO ${s}.attempts (job_id, attempt, started_at, finished_at, outcome, error, chain) VALUES ($1, $2, $3, $3, 'skipped', $4, $5)`,
+            [Number(job.id), job.attempts, now, error, job.replays],
+          );
+        }
+        const w = digest.webhook;
+        const { rows } = await c.query<{ id: number }>(
+          `INSERT INTO ${s}.webhooks (source, resource, action, request_id, dedup_key, status, received_at, detail, body)
+           VALUES ($1, $2, $3, NULL, $4, 'accepted', $5, $6, $7) RETURNING id`,
+          [w.source, w.resource, w.action, w.dedupKey, w.receivedAt, w.detail ?? null, w.body],
+        );
+        const [jobId] = await this.insertJobs(c, rows[0]!.id, [digest.job], now);
+        return { jobId: jobId!, folded };
+      }, 'foldJobs'),
+    );
+  }
+
+  dueGroups(now: number, limit: number): Promise<GroupRecord[]> {
+    return this.run('dueGroups', async () => {
+      const { rows } = await this.pool.query<GroupRow>(
+        `SELECT * FROM ${this.s}.groups WHERE next_flush_at <= $1 ORDER BY next_flush_at LIMIT $2`,
+        [now, limit],
+      );
+      return rows.map((r) => toGroup(r));
+    });
+  }
+
+  getGroup(routeName: string, groupKey: string): Promise<GroupRecord | undefined> {
+    return this.run('getGroup', async () => {
+      const { rows } = await this.pool.query<GroupRow>(
+        `SELECT * FROM ${this.s}.groups WHERE route = $1 AND group_key = $2`,
+        [routeName, groupKey],
+      );
+      return rows[0] ? toGroup(rows[0]) : undefined;
+    });
+  }
+
+  listGroups(options: { routeName?: string; limit?: number } = {}): Promise<GroupRecord[]> {
+    return this.run('listGroups', async () => {
+      const { rows } = await this.pool.query<GroupRow>(
+        `SELECT * FROM ${this.s}.groups WHERE ($1::text IS NULL OR route = $1) ORDER BY last_at DESC LIMIT $2`,
+        [options.routeName ?? null, options.limit ?? 100],
+      );
+      return rows.map((r) => toGroup(r));
+    });
+  }
+
+  flushGroup(flush: GroupFlush): Promise<{ applied: boolean; jobIds: string[] }> {
+    const s = this.s;
+    return this.run('flushGroup', () =>
+      this.tx(async (c) => {
+        const now = this.now();
+        const key = [
+          flush.routeName,
+          flush.groupKey,
+          flush.version,
+          flush.flushed,
+          flush.seenStatus,
+        ];
+        let applied = false;
+        if (flush.close) {
+          // Closed only if nothing arrived since the decision; else kept open.
+          const del = await c.query(
+            `DELETE FROM ${s}.groups WHERE route = $1 AND group_key = $2 AND version = $3
+             AND pending = $4 AND status = $5`,
+            key,
+          );
+          applied = (del.rowCount ?? 0) > 0;
+        }
+        if (!applied) {
+          const upd = await c.query(
+            `UPDATE ${s}.groups SET version = version + 1, pending = pending - $4,
+               window_start = CASE WHEN $4 = 0 THEN window_start WHEN pending - $4 > 0 THEN $6::bigint ELSE NULL END,
+               status_changed = CASE WHEN status <> $5 THEN true WHEN $8 OR $9 THEN false ELSE status_changed END,
+               next_flush_at = $7, last_flush_at = CASE WHEN $8 THEN $6::bigint ELSE last_flush_at END,
+               sent = sent + CASE WHEN $8 THEN 1 ELSE 0 END,
+               suppressed = suppressed + CASE WHEN $9 THEN $4 ELSE 0 END
+             WHERE route = $1 AND group_key = $2 AND version = $3`,
+            [...key, now, flush.nextFlushAt, flush.sent, flush.suppressed === true],
+          );
+          applied = (upd.rowCount ?? 0) > 0;
+        }
+        if (!applied || !flush.digest) return { applied, jobIds: [] };
+        const w = flush.digest.webhook;
+        const { rows } = await c.query<{ id: number }>(
+          `INSERT INTO ${s}.webhooks (source, resource, action, request_id, dedup_key, status, received_at, detail, body)
+           VALUES ($1, $2, $3, NULL, $4, 'accepted', $5, $6, $7) RETURNING id`,
+          [w.source, w.resource, w.action, w.dedupKey, w.receivedAt, w.detail ?? null, w.body],
+        );
+        const jobIds = await this.insertJobs(c, rows[0]!.id, flush.digest.jobs, now);
+        return { applied, jobIds };
+      }, 'flushGroup'),
+    );
+  }
+
+  rateAcquire(
+    key: string,
+    limit: number,
+    windowMs: number,
+  ): Promise<{ ok: true } | { ok: false; retryAt: number }> {
+    const s = this.s;
+    return this.run('rateAcquire', () =>
+      this.tx(async (c) => {
+        const now = this.now();
+        // The row is created first so FOR UPDATE has something to lock:
+        // replicas taking a slot of the same target queue up here.
+        await c.query(
+          `INSERT INTO ${s}.kv (ns, key, value, expires_at) VALUES ($1, $2, '[]', $3)
+           ON CONFLICT (ns, key) DO NOTHING`,
+          [RATE_NAMESPACE, key, now + windowMs],
+        );
+        const { rows } = await c.query<{ value: string; expires_at: number | null }>(
+          `SELECT value, expires_at FROM ${s}.kv WHERE ns = $1 AND key = $2 FOR UPDATE`,
+          [RATE_NAMESPACE, key],
+        );
+        const live = rows[0] && (rows[0].expires_at ?? Infinity) > now;
+        const times = live ? (JSON.parse(rows[0]!.value) as number[]) : [];
+        const r = slidingWindow(times, now, limit, windowMs);
+        if (!r.ok) return { ok: false as const, retryAt: r.retryAt };
+        await c.query(`UPDATE ${s}.kv SET value = $3, expires_at = $4 WHERE ns = $1 AND key = $2`, [
+          RATE_NAMESPACE,
+          key,
+          JSON.stringify(r.times),
+          now + windowMs,
+        ]);
+        return { ok: true as const };
+      }, 'rateAcquire'),
     );
   }
 
@@ -610,6 +837,20 @@ export class PostgresStore implements Store {
         namespace,
         key,
       ]);
+    });
+  }
+  kvList(
+    namespace: string,
+    options: { prefix?: string; limit?: number } = {},
+  ): Promise<Array<{ key: string; value: unknown }>> {
+    return this.run('kvList', async () => {
+      const prefix = options.prefix ?? '';
+      const { rows } = await this.pool.query<{ key: string; value: string }>(
+        `SELECT key, value FROM ${this.s}.kv WHERE ns = $1 AND key COLLATE "C" >= $2 AND key COLLATE "C" < $3
+         AND (expires_at IS NULL OR expires_at > $4) ORDER BY key COLLATE "C" LIMIT $5`,
+        [namespace, prefix, `${prefix}\uffff`, this.now(), options.limit ?? 10_000],
+      );
+      return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) as unknown }));
     });
   }
 

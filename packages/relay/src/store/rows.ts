@@ -1,5 +1,5 @@
 import type { SerializedError } from '@plugboard/sdk';
-import type { JobRecord, JobState } from './types';
+import type { GroupRecord, JobRecord, JobState } from './types';
 
 /** A `jobs` row as both stores hold it (column names as in the schema). */
 export interface JobRow {
@@ -53,3 +53,65 @@ export const CRASH_ERROR: SerializedError = {
   message: 'the relay stopped during the last allowed attempt of this delivery',
   retryable: false,
 };
+
+/** A `groups` row as both stores hold it. */
+export interface GroupRow {
+  route: string;
+  group_key: string;
+  pending: number;
+  total: number;
+  window_start: number | null;
+  first_at: number;
+  last_at: number;
+  last_webhook_id: number;
+  status: string;
+  status_changed: number | boolean;
+  next_flush_at: number;
+  last_flush_at: number | null;
+  sent: number;
+  suppressed: number;
+  project: string | null;
+  version: number;
+}
+
+export function toGroup(row: GroupRow): GroupRecord {
+  const g: GroupRecord = {
+    routeName: row.route,
+    groupKey: row.group_key,
+    pending: row.pending,
+    total: row.total,
+    firstAt: row.first_at,
+    lastAt: row.last_at,
+    lastWebhookId: String(row.last_webhook_id),
+    status: row.status,
+    statusChanged: row.status_changed === true || row.status_changed === 1,
+    nextFlushAt: row.next_flush_at,
+    sent: row.sent,
+    suppressed: row.suppressed,
+    version: row.version,
+  };
+  if (row.window_start !== null) g.windowStart = row.window_start;
+  if (row.last_flush_at !== null) g.lastFlushAt = row.last_flush_at;
+  if (row.project) g.project = row.project;
+  return g;
+}
+
+/** Key-value namespace of the targets' send logs (rateAcquire). */
+export const RATE_NAMESPACE = '_rate';
+
+/**
+ * Sliding-window rate limiting over a list of send times: a slot is free
+ * when fewer than `limit` sends happened in the last `windowMs`. Unlike fixed
+ * windows this never lets 2×limit through around a window boundary (DingTalk
+ * blocks a robot for 10 minutes when it sees that).
+ */
+export function slidingWindow(
+  times: readonly number[],
+  now: number,
+  limit: number,
+  windowMs: number,
+): { ok: true; times: number[] } | { ok: false; retryAt: number; times: number[] } {
+  const live = times.filter((t) => t > now - windowMs).sort((a, b) => a - b);
+  if (live.length < limit) return { ok: true, times: [...live, now] };
+  return { ok: false, retryAt: live[live.length - limit]! + windowMs, times: live };
+}

@@ -8,18 +8,31 @@ import {
   JOB_STATES,
   type AttemptInput,
   type AttemptRecord,
+  type GroupFlush,
+  type GroupRecord,
+  type IncomingWebhook,
   type IngestRequest,
   type IngestResult,
   type JobFilter,
   type JobRecord,
   type JobState,
   type LeasedJob,
+  type NewJob,
   type Store,
   type WebhookRecord,
   type WebhookSource,
   type WebhookStatus,
 } from './types';
-import { CRASH_ERROR, toJob, type JobRow, type SettleNext } from './rows';
+import {
+  CRASH_ERROR,
+  RATE_NAMESPACE,
+  slidingWindow,
+  toGroup,
+  toJob,
+  type GroupRow,
+  type JobRow,
+  type SettleNext,
+} from './rows';
 
 export interface SqliteStoreOptions {
   /** Directory holding `plugboard.db` (created if missing). `:memory:` for tests. */
@@ -34,7 +47,7 @@ export interface SqliteStoreOptions {
   now?: () => number;
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 function processAlive(pid: number): boolean {
   try {
@@ -154,6 +167,29 @@ const MIGRATIONS: string[] = [
   ALTER TABLE jobs ADD COLUMN replays INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE attempts ADD COLUMN chain INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX jobs_dead ON jobs(instance_id, id) WHERE state = 'dead';
+  `,
+  // 3: notification groups (digests).
+  `
+  CREATE TABLE groups (
+    route TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    pending INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    window_start INTEGER,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    last_webhook_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_changed INTEGER NOT NULL DEFAULT 0,
+    next_flush_at INTEGER NOT NULL,
+    last_flush_at INTEGER,
+    sent INTEGER NOT NULL DEFAULT 0,
+    suppressed INTEGER NOT NULL DEFAULT 0,
+    project TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (route, group_key)
+  ) WITHOUT ROWID;
+  CREATE INDEX groups_due ON groups(next_flush_at);
   `,
 ];
 
@@ -339,6 +375,46 @@ export class SqliteStore implements Store {
         'INSERT INTO kv (ns, key, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(ns, key) DO NOTHING',
       ),
       kvDelete: db.prepare('DELETE FROM kv WHERE ns = ? AND key = ?'),
+      kvList: db.prepare<[string, string, string, number, number], { key: string; value: string }>(
+        'SELECT key, value FROM kv WHERE ns = ? AND key >= ? AND key < ? ' +
+          'AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?',
+      ),
+      // A notification counted into its group. A group that already flushed
+      // gets its next flush no later than one group interval after the last
+      // (Alertmanager); a new one waits group_wait.
+      groupHit: db.prepare(
+        'INSERT INTO groups (route, group_key, pending, total, window_start, first_at, last_at, last_webhook_id, status, status_changed, next_flush_at, project) ' +
+          "VALUES (@route, @key, 1, 1, @now, @now, @now, @webhook, COALESCE(@status, 'open'), 0, @now + @wait, @project) " +
+          'ON CONFLICT(route, group_key) DO UPDATE SET pending = pending + 1, total = total + 1, ' +
+          'window_start = COALESCE(window_start, @now), last_at = @now, last_webhook_id = @webhook, ' +
+          'status_changed = CASE WHEN @status IS NOT NULL AND @status <> status THEN 1 ELSE status_changed END, ' +
+          'status = COALESCE(@status, status), ' +
+          'next_flush_at = MIN(next_flush_at, MAX(@now, COALESCE(last_flush_at + @interval, @now + @wait)))',
+      ),
+      dueGroups: db.prepare<[number, number], GroupRow>(
+        'SELECT * FROM groups WHERE next_flush_at <= ? ORDER BY next_flush_at LIMIT ?',
+      ),
+      getGroup: db.prepare<[string, string], GroupRow>(
+        'SELECT * FROM groups WHERE route = ? AND group_key = ?',
+      ),
+      listGroups: db.prepare<[string | null, string | null, number], GroupRow>(
+        'SELECT * FROM groups WHERE (? IS NULL OR route = ?) ORDER BY last_at DESC LIMIT ?',
+      ),
+      groupFlush: db.prepare(
+        'UPDATE groups SET version = version + 1, pending = pending - @flushed, ' +
+          // A flush that accounts for nothing (muted, waiting) leaves the
+          // window and a pending state change as they are.
+          'window_start = CASE WHEN @flushed = 0 THEN window_start WHEN pending - @flushed > 0 THEN @now ELSE NULL END, ' +
+          'status_changed = CASE WHEN status <> @seenStatus THEN 1 WHEN @sent OR @suppressed THEN 0 ELSE status_changed END, ' +
+          'next_flush_at = @next, last_flush_at = CASE WHEN @sent THEN @now ELSE last_flush_at END, ' +
+          'sent = sent + @sent, suppressed = suppressed + CASE WHEN @suppressed THEN @flushed ELSE 0 END ' +
+          'WHERE route = @route AND group_key = @key AND version = @version',
+      ),
+      // Closed only if nothing arrived since the decision; else kept open.
+      groupClose: db.prepare(
+        'DELETE FROM groups WHERE route = @route AND group_key = @key AND version = @version ' +
+          'AND pending = @flushed AND status = @seenStatus',
+      ),
       rateHit: db.prepare<[string, number], { n: number }>(
         'INSERT INTO rate (key, window_start, n) VALUES (?, ?, 1) ' +
           'ON CONFLICT(key, window_start) DO UPDATE SET n = n + 1 RETURNING n',
@@ -451,9 +527,10 @@ export class SqliteStore implements Store {
 
   private ingestOne(req: IngestRequest, now: number): IngestResult {
     const w = req.webhook;
+    const groups = req.groups ?? [];
     let status: WebhookStatus = req.unsupported
       ? 'unsupported'
-      : req.jobs.length === 0
+      : req.jobs.length === 0 && groups.length === 0
         ? 'ignored'
         : 'accepted';
     let duplicateOf: number | undefined;
@@ -489,7 +566,7 @@ export class SqliteStore implements Store {
           job.instanceId,
           job.pluginSlug,
           job.maxAttempts,
-          now,
+          job.runAt ?? now,
           key,
           now,
           now,
@@ -497,8 +574,21 @@ export class SqliteStore implements Store {
         );
         jobIds.push(String(info.lastInsertRowid));
       }
+      for (const g of groups) {
+        this.stmts.groupHit.run({
+          route: g.routeName,
+          key: g.groupKey,
+          now,
+          webhook: id,
+          status: g.status ?? null,
+          wait: g.waitMs,
+          interval: g.intervalMs,
+          project: g.project ?? null,
+        });
+      }
     }
     const result: IngestResult = { webhookId: String(id), status, jobIds };
+    if (groups.length > 0 && status === 'accepted') result.grouped = groups.length;
     if (duplicateOf !== undefined) result.duplicateOf = String(duplicateOf);
     return result;
   }
@@ -747,6 +837,133 @@ export class SqliteStore implements Store {
   kvDelete(namespace: string, key: string): Promise<void> {
     return this.guard('kvDelete', () => {
       this.stmts.kvDelete.run(namespace, key);
+    });
+  }
+
+  foldJobs(
+    jobs: readonly LeasedJob[],
+    digest: { webhook: IncomingWebhook; job: NewJob },
+    reason: SerializedError,
+  ): Promise<{ jobId: string; folded: number }> {
+    return this.guard('foldJobs', () => {
+      let folded = 0;
+      const out = this.db.transaction(() => {
+        const now = this.now();
+        folded = 0;
+        for (const job of jobs) {
+          const moved = this.settleOne(
+            job,
+            {
+              attempt: job.attempts,
+              startedAt: now,
+              finishedAt: now,
+              outcome: 'skipped',
+              error: reason,
+            },
+            { state: 'skipped' },
+            now,
+          );
+          if (moved) folded++;
+        }
+        const r = this.ingestOne(
+          { webhook: digest.webhook, jobs: [digest.job], dedupWindowMs: 0 },
+          now,
+        );
+        return r.jobIds[0]!;
+      })();
+      this.counts.running -= folded;
+      this.counts.skipped += folded;
+      this.counts.pending += 1;
+      return { jobId: out, folded };
+    });
+  }
+
+  dueGroups(now: number, limit: number): Promise<GroupRecord[]> {
+    return this.guard('dueGroups', () =>
+      this.stmts.dueGroups.all(now, limit).map((r) => toGroup(r)),
+    );
+  }
+
+  getGroup(routeName: string, groupKey: string): Promise<GroupRecord | undefined> {
+    return this.guard('getGroup', () => {
+      const row = this.stmts.getGroup.get(routeName, groupKey);
+      return row ? toGroup(row) : undefined;
+    });
+  }
+
+  listGroups(options: { routeName?: string; limit?: number } = {}): Promise<GroupRecord[]> {
+    return this.guard('listGroups', () =>
+      this.stmts.listGroups
+        .all(options.routeName ?? null, options.routeName ?? null, options.limit ?? 100)
+        .map((r) => toGroup(r)),
+    );
+  }
+
+  flushGroup(flush: GroupFlush): Promise<{ applied: boolean; jobIds: string[] }> {
+    return this.guard('flushGroup', () => {
+      let created = 0;
+      const out = this.db.transaction(() => {
+        const now = this.now();
+        const params = {
+          route: flush.routeName,
+          key: flush.groupKey,
+          version: flush.version,
+          flushed: flush.flushed,
+          seenStatus: flush.seenStatus,
+        };
+        let applied = false;
+        if (flush.close) applied = this.stmts.groupClose.run(params).changes > 0;
+        if (!applied) {
+          applied =
+            this.stmts.groupFlush.run({
+              ...params,
+              now,
+              next: flush.nextFlushAt,
+              sent: flush.sent ? 1 : 0,
+              suppressed: flush.suppressed ? 1 : 0,
+            }).changes > 0;
+        }
+        if (!applied || !flush.digest) return { applied, jobIds: [] };
+        const r = this.ingestOne(
+          { webhook: flush.digest.webhook, jobs: flush.digest.jobs, dedupWindowMs: 0 },
+          now,
+        );
+        created = r.jobIds.length;
+        return { applied, jobIds: r.jobIds };
+      })();
+      this.counts.pending += created;
+      return out;
+    });
+  }
+
+  rateAcquire(
+    key: string,
+    limit: number,
+    windowMs: number,
+  ): Promise<{ ok: true } | { ok: false; retryAt: number }> {
+    return this.guard('rateAcquire', () =>
+      this.db.transaction(() => {
+        const now = this.now();
+        const row = this.stmts.kvGet.get(RATE_NAMESPACE, key, now);
+        const times = row ? (JSON.parse(row.value) as number[]) : [];
+        const r = slidingWindow(times, now, limit, windowMs);
+        if (!r.ok) return { ok: false as const, retryAt: r.retryAt };
+        this.stmts.kvSet.run(RATE_NAMESPACE, key, JSON.stringify(r.times), now + windowMs);
+        return { ok: true as const };
+      })(),
+    );
+  }
+
+  kvList(
+    namespace: string,
+    options: { prefix?: string; limit?: number } = {},
+  ): Promise<Array<{ key: string; value: unknown }>> {
+    return this.guard('kvList', () => {
+      const prefix = options.prefix ?? '';
+      // A key range instead of LIKE: uses the primary key, no escaping.
+      return this.stmts.kvList
+        .all(namespace, prefix, `${prefix}\uffff`, this.now(), options.limit ?? 10_000)
+        .map((r) => ({ key: r.key, value: JSON.parse(r.value) as unknown }));
     });
   }
 

@@ -7,7 +7,8 @@ import type { SerializedError } from '@plugboard/sdk';
  */
 
 export type WebhookStatus = 'accepted' | 'ignored' | 'duplicate' | 'unsupported';
-export type WebhookSource = 'sentry' | 'legacy';
+/** `digest`: made by the relay itself, one message for a group of notifications. */
+export type WebhookSource = 'sentry' | 'legacy' | 'digest';
 
 export interface IncomingWebhook {
   source: WebhookSource;
@@ -31,12 +32,32 @@ export interface NewJob {
   maxAttempts: number;
   /** Sentry project slug, for filtering the delivery log. */
   project?: string;
+  /** Due time; default: now. */
+  runAt?: number;
+}
+
+/**
+ * A notification counted into a route's group instead of becoming deliveries
+ * of its own; the group flusher turns the group into one message later.
+ */
+export interface GroupHit {
+  routeName: string;
+  groupKey: string;
+  /** First flush of a new group: `now + waitMs` (Alertmanager's group_wait). */
+  waitMs: number;
+  /** At most one flush per group per interval (group_interval). */
+  intervalMs: number;
+  /** Set when the notification carries a state (`resolved`, `open`, `critical`…). */
+  status?: string;
+  project?: string;
 }
 
 export interface IngestRequest {
   webhook: IncomingWebhook;
-  /** One per matching plugin instance; empty → the webhook is recorded as ignored. */
+  /** One per matching plugin instance; empty (and no groups) → recorded as ignored. */
   jobs: NewJob[];
+  /** One per matching grouped route. */
+  groups?: GroupHit[];
   /** Unsupported payloads are recorded but never de-duplicated or dispatched. */
   unsupported?: boolean;
   /** How long a dedupKey suppresses redeliveries. */
@@ -49,6 +70,8 @@ export interface IngestResult {
   jobIds: string[];
   /** For duplicates: the webhook that was first accepted with this content. */
   duplicateOf?: string;
+  /** How many groups counted it (grouped routes). */
+  grouped?: number;
 }
 
 export type JobState = 'pending' | 'running' | 'succeeded' | 'failed' | 'dead' | 'skipped';
@@ -136,6 +159,56 @@ export interface JobFilter {
   limit?: number;
 }
 
+/** The durable state of one notification group (route + group key). */
+export interface GroupRecord {
+  routeName: string;
+  groupKey: string;
+  /** Notifications since the last flush. */
+  pending: number;
+  /** Notifications since the group opened. */
+  total: number;
+  /** When the first of the `pending` notifications arrived (undefined when none). */
+  windowStart?: number;
+  firstAt: number;
+  lastAt: number;
+  /** The latest notification: its body is what a digest shows. */
+  lastWebhookId: string;
+  /** Latest known state: `open`, `resolved`, or a metric alert's level. */
+  status: string;
+  /** The state changed since the last flush. */
+  statusChanged: boolean;
+  nextFlushAt: number;
+  lastFlushAt?: number;
+  /** Messages sent for this group. */
+  sent: number;
+  /** Notifications flushed while nothing was sent (cap reached, muted, silenced). */
+  suppressed: number;
+  project?: string;
+  /** Optimistic lock: every flush bumps it; ingest does not. */
+  version: number;
+}
+
+/** The outcome of one flush decision, applied atomically by `flushGroup`. */
+export interface GroupFlush {
+  routeName: string;
+  groupKey: string;
+  /** The version the decision was made on; another replica's flush wins otherwise. */
+  version: number;
+  /** The group's status the decision saw; a change since keeps `statusChanged`. */
+  seenStatus: string;
+  /** How many pending notifications this flush accounts for (sent or suppressed). */
+  flushed: number;
+  /** Close the group (resolved and flushed, or idle): deleted unless new notifications arrived. */
+  close?: boolean;
+  nextFlushAt: number;
+  /** A message went out: counts it and records the flush time. */
+  sent: boolean;
+  /** Record `flushed` as suppressed (not sent). */
+  suppressed?: boolean;
+  /** The digest to deliver: a relay-made webhook and one job per instance of the route. */
+  digest?: { webhook: IncomingWebhook; jobs: NewJob[] };
+}
+
 export interface Store {
   /** Atomically: de-duplicate, record the webhook, create its jobs. */
   ingest(request: IngestRequest): Promise<IngestResult>;
@@ -161,6 +234,36 @@ export interface Store {
     expiredOnly?: boolean;
     uncount?: boolean;
   }): Promise<number>;
+  /**
+   * Replace leased jobs by one new delivery (a digest of them), atomically:
+   * each folded job is settled `skipped` with `reason` (its attempt
+   * recorded), the digest's webhook and job are created. Returns the new
+   * job's id; jobs whose lease was lost are left alone (not folded).
+   */
+  foldJobs(
+    jobs: readonly LeasedJob[],
+    digest: { webhook: IncomingWebhook; job: NewJob },
+    reason: SerializedError,
+  ): Promise<{ jobId: string; folded: number }>;
+  /** Groups whose next flush is due (indexed by next flush time). */
+  dueGroups(now: number, limit: number): Promise<GroupRecord[]>;
+  /**
+   * Apply a flush decision if the group is still at `version`; false when
+   * another replica flushed it first (nothing changed). With a digest, its
+   * webhook and jobs are created in the same transaction.
+   */
+  flushGroup(flush: GroupFlush): Promise<{ applied: boolean; jobIds: string[] }>;
+  getGroup(routeName: string, groupKey: string): Promise<GroupRecord | undefined>;
+  listGroups(options?: { routeName?: string; limit?: number }): Promise<GroupRecord[]>;
+  /**
+   * Take one send slot of a target's sliding-window rate limit, shared by
+   * every replica: `{ ok: true }`, or the time the next slot frees.
+   */
+  rateAcquire(
+    key: string,
+    limit: number,
+    windowMs: number,
+  ): Promise<{ ok: true } | { ok: false; retryAt: number }>;
   /** Earliest runAt of a pending job of this instance, if any. */
   nextRunAt(instanceId: string): Promise<number | undefined>;
   getWebhook(id: string): Promise<(WebhookRecord & { body: Buffer }) | undefined>;
@@ -184,6 +287,11 @@ export interface Store {
     ttlSeconds?: number,
   ): Promise<boolean>;
   kvDelete(namespace: string, key: string): Promise<void>;
+  /** Every live entry of a namespace, by key (small namespaces: silences, SSO users). */
+  kvList(
+    namespace: string,
+    options?: { prefix?: string; limit?: number },
+  ): Promise<Array<{ key: string; value: unknown }>>;
   /** Count one hit in the fixed window containing now; returns the count. */
   rateHit(key: string, windowSeconds: number): Promise<number>;
   /** Throws a StoreError when the store cannot take writes. */

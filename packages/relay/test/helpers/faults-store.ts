@@ -32,6 +32,9 @@ const WRITES: ReadonlySet<keyof Store> = new Set<keyof Store>([
   'kvSet',
   'kvSetIfAbsent',
   'kvDelete',
+  'flushGroup',
+  'rateAcquire',
+  'foldJobs',
   'rateHit',
   'checkWritable',
 ]);

@@ -15,6 +15,7 @@ import {
 import { loadConfig, type LoadedConfig } from '../../src/config/load';
 import { Relay } from '../../src/relay';
 import type { Logger } from '../../src/logger';
+import type { Store } from '../../src/store/types';
 
 export const SECRET = 'test-client-secret-0123456789';
 export const LEGACY_TOKEN = 'legacy-token-0123456789abcdef';
@@ -74,7 +75,14 @@ export function writeConfig(
 
 export async function startRelay(
   raw: Record<string, unknown>,
-  options: { plugins?: NotificationPlugin[]; env?: NodeJS.ProcessEnv; logger?: Logger } = {},
+  options: {
+    plugins?: NotificationPlugin[];
+    env?: NodeJS.ProcessEnv;
+    logger?: Logger;
+    /** A store on a fake clock, say; its data dir is the config's. */
+    store?: (dataDir: string) => Store;
+    now?: () => number;
+  } = {},
 ): Promise<TestRelay> {
   const { loaded, dir } = writeConfig(
     { sentry: { clientSecret: SECRET }, legacy: { token: LEGACY_TOKEN }, ...raw },
@@ -86,6 +94,8 @@ export async function startRelay(
     appRoot: dir,
     plugins: options.plugins ?? [],
     logger: options.logger ?? memoryLogger().logger,
+    ...(options.store ? { store: options.store(loaded.config.dataDir) } : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
   return {
     relay,

@@ -1,4 +1,4 @@
-import type { IngestRequest, Store } from '../../src/store/types';
+import type { GroupHit, IngestRequest, Store } from '../../src/store/types';
 
 export function request(over: Partial<IngestRequest['webhook']> = {}, jobs = 1): IngestRequest {
   return {
@@ -204,6 +204,313 @@ export function describeStoreConformance(
       expect(await store.kvSetIfAbsent('plugin:jira', 'issue:1', { key: 'OPS-2' })).toBe(true);
       await store.kvDelete('plugin:jira', 'issue:1');
       expect(await store.kvGet('plugin:jira', 'issue:1')).toBeUndefined();
+    });
+
+    it('lists the live entries of one namespace by key prefix, in key order', async () => {
+      await store.kvSet('silences', 'b', { id: 'b' });
+      await store.kvSet('silences', 'a', { id: 'a' });
+      await store.kvSet('silences', 'old', { id: 'old' }, 1);
+      await store.kvSet('silences-other', 'a', { id: 'not me' });
+      await store.kvSet('users', 'x@example.com', { global: false });
+      expect(await store.kvList('silences')).toEqual([
+        { key: 'a', value: { id: 'a' } },
+        { key: 'b', value: { id: 'b' } },
+        { key: 'old', value: { id: 'old' } },
+      ]);
+      now += 1001;
+      expect((await store.kvList('silences')).map((e) => e.key)).toEqual(['a', 'b']);
+      expect(await store.kvList('silences', { prefix: 'b' })).toEqual([
+        { key: 'b', value: { id: 'b' } },
+      ]);
+      expect(await store.kvList('silences', { limit: 1 })).toHaveLength(1);
+      expect(await store.kvList('nothing-here')).toEqual([]);
+    });
+
+    it('folds leased jobs into one new delivery, recording why each was not sent alone', async () => {
+      for (let i = 1; i <= 3; i++) {
+        await store.ingest(request({ dedupKey: `event_alert:triggered:${i}` }));
+        now += 1000;
+      }
+      await store.ingest(request({ dedupKey: 'other-instance' }, 2)); // r/a and r/x1
+      const leased = await store.lease('r/a', 3, 'me', 60_000);
+      expect(leased).toHaveLength(3);
+      const reason = {
+        name: 'DeliveryError',
+        code: 'PB_DELIVERY_FOLDED',
+        message: 'folded into a digest',
+        retryable: false,
+      };
+      const res = await store.foldJobs(
+        leased,
+        {
+          webhook: {
+            source: 'digest',
+            resource: 'event_alert',
+            action: 'triggered',
+            dedupKey: 'fold:r/a:1',
+            body: Buffer.from('{"digest":{}}'),
+            receivedAt: now,
+          },
+          job: {
+            routeName: 'r',
+            instanceId: 'r/a',
+            pluginSlug: 'log',
+            maxAttempts: 3,
+            runAt: leased[0]!.runAt,
+          },
+        },
+        reason,
+      );
+      expect(res.folded).toBe(3);
+      for (const job of leased) {
+        expect(await store.getJob(job.id)).toMatchObject({ state: 'skipped', lastError: reason });
+        expect(await store.listAttempts(job.id)).toMatchObject([
+          { attempt: 1, outcome: 'skipped', error: reason },
+        ]);
+      }
+      expect(await store.countJobsByState()).toMatchObject({ pending: 3, skipped: 3, running: 0 });
+      // The digest is due as early as the oldest folded delivery: it goes first.
+      const [next] = await store.lease('r/a', 1, 'me', 60_000);
+      expect(next).toMatchObject({ id: res.jobId, source: 'digest', runAt: leased[0]!.runAt });
+      // A job whose lease was lost is not folded.
+      const again = await store.foldJobs(
+        leased,
+        {
+          webhook: {
+            source: 'digest',
+            resource: 'event_alert',
+            action: 'triggered',
+            dedupKey: 'fold:r/a:2',
+            body: Buffer.from('{}'),
+            receivedAt: now,
+          },
+          job: { routeName: 'r', instanceId: 'r/a', pluginSlug: 'log', maxAttempts: 3 },
+        },
+        reason,
+      );
+      expect(again.folded).toBe(0);
+    });
+
+    describe('notification groups', () => {
+      const hit = (over: Partial<GroupHit> = {}): GroupHit => ({
+        routeName: 'r',
+        groupKey: 'issue:1',
+        waitMs: 30_000,
+        intervalMs: 300_000,
+        project: 'web',
+        ...over,
+      });
+      const grouped = (n: number, over: Partial<GroupHit> = {}): IngestRequest => ({
+        ...request({ dedupKey: `error:created:${n}` }, 0),
+        groups: [hit(over)],
+      });
+
+      it('counts grouped notifications into one group that is due after group_wait', async () => {
+        const first = await store.ingest(grouped(1));
+        expect(first).toMatchObject({ status: 'accepted', jobIds: [], grouped: 1 });
+        now += 1000;
+        await store.ingest(grouped(2));
+        // A redelivery is not counted twice.
+        expect((await store.ingest(grouped(2))).status).toBe('duplicate');
+        const g = await store.getGroup('r', 'issue:1');
+        expect(g).toMatchObject({
+          pending: 2,
+          total: 2,
+          status: 'open',
+          statusChanged: false,
+          sent: 0,
+          firstAt: 1_700_000_000_000,
+          lastAt: 1_700_000_001_000,
+          windowStart: 1_700_000_000_000,
+          nextFlushAt: 1_700_000_030_000,
+          project: 'web',
+          version: 0,
+        });
+        expect(await store.dueGroups(now, 10)).toEqual([]);
+        now = 1_700_000_030_000;
+        expect((await store.dueGroups(now, 10)).map((x) => x.groupKey)).toEqual(['issue:1']);
+      });
+
+      it('applies a flush once: a second replica deciding on the same version loses', async () => {
+        await store.ingest(grouped(1));
+        await store.ingest(grouped(2));
+        now += 30_000;
+        const [g] = await store.dueGroups(now, 10);
+        const digest = {
+          webhook: {
+            source: 'digest' as const,
+            resource: 'issue',
+            action: 'digest',
+            dedupKey: 'digest:r:issue:1:0',
+            body: Buffer.from('{"digest":true}'),
+            receivedAt: now,
+          },
+          jobs: [
+            { routeName: 'r', instanceId: 'r/a', pluginSlug: 'log', maxAttempts: 3 },
+            { routeName: 'r', instanceId: 'r/b', pluginSlug: 'log', maxAttempts: 3 },
+          ],
+        };
+        const flush = {
+          routeName: 'r',
+          groupKey: 'issue:1',
+          version: g!.version,
+          seenStatus: g!.status,
+          flushed: g!.pending,
+          nextFlushAt: now + 300_000,
+          sent: true,
+          digest,
+        };
+        const res = await store.flushGroup(flush);
+        expect(res.applied).toBe(true);
+        expect(res.jobIds).toHaveLength(2);
+        expect(await store.flushGroup(flush)).toEqual({ applied: false, jobIds: [] });
+        expect((await store.countJobsByState()).pending).toBe(2);
+        const after = await store.getGroup('r', 'issue:1');
+        expect(after).toMatchObject({
+          pending: 0,
+          total: 2,
+          sent: 1,
+          lastFlushAt: now,
+          version: 1,
+        });
+        expect(after?.windowStart).toBeUndefined();
+        const jobs = await store.listJobs({ instanceId: 'r/a' });
+        const hook = await store.getWebhook(jobs[0]!.webhookId);
+        expect(hook).toMatchObject({ source: 'digest', status: 'accepted' });
+        expect(hook?.body.toString()).toBe('{"digest":true}');
+      });
+
+      it('keeps notifications that arrive between the decision and the flush pending', async () => {
+        await store.ingest(grouped(1));
+        now += 30_000;
+        const [g] = await store.dueGroups(now, 10);
+        await store.ingest(grouped(2)); // arrives after the decision saw pending = 1
+        const res = await store.flushGroup({
+          routeName: 'r',
+          groupKey: 'issue:1',
+          version: g!.version,
+          seenStatus: g!.status,
+          flushed: g!.pending,
+          nextFlushAt: now + 300_000,
+          sent: true,
+          close: true,
+        });
+        expect(res.applied).toBe(true);
+        // Not closed: one notification is still waiting for the next flush.
+        expect(await store.getGroup('r', 'issue:1')).toMatchObject({
+          pending: 1,
+          total: 2,
+          windowStart: now,
+        });
+      });
+
+      it('leaves the window and a state change alone when a flush accounts for nothing (muted)', async () => {
+        await store.ingest(grouped(1, { status: 'open' }));
+        await store.ingest(grouped(2, { status: 'resolved' }));
+        now += 30_000;
+        const [g] = await store.dueGroups(now, 10);
+        expect(g).toMatchObject({ statusChanged: true, windowStart: 1_700_000_000_000 });
+        await store.flushGroup({
+          routeName: 'r',
+          groupKey: 'issue:1',
+          version: g!.version,
+          seenStatus: g!.status,
+          flushed: 0,
+          nextFlushAt: now + 60_000,
+          sent: false,
+        });
+        expect(await store.getGroup('r', 'issue:1')).toMatchObject({
+          pending: 2,
+          statusChanged: true,
+          windowStart: 1_700_000_000_000,
+          nextFlushAt: now + 60_000,
+          version: g!.version + 1,
+        });
+      });
+
+      it('closes a group when nothing arrived since the decision', async () => {
+        await store.ingest(grouped(1));
+        const g = await store.getGroup('r', 'issue:1');
+        const res = await store.flushGroup({
+          routeName: 'r',
+          groupKey: 'issue:1',
+          version: g!.version,
+          seenStatus: g!.status,
+          flushed: 1,
+          nextFlushAt: now,
+          sent: false,
+          suppressed: true,
+          close: true,
+        });
+        expect(res.applied).toBe(true);
+        expect(await store.getGroup('r', 'issue:1')).toBeUndefined();
+      });
+
+      it('marks a state change and brings a flushed group forward to one interval after its last flush', async () => {
+        await store.ingest(grouped(1));
+        now += 30_000;
+        const [g] = await store.dueGroups(now, 10);
+        await store.flushGroup({
+          routeName: 'r',
+          groupKey: 'issue:1',
+          version: g!.version,
+          seenStatus: g!.status,
+          flushed: 1,
+          nextFlushAt: now + 4 * 3600_000, // waiting for repeat_interval
+          sent: true,
+        });
+        const flushedAt = now;
+        now += 60_000;
+        await store.ingest(grouped(2, { status: 'resolved' }));
+        expect(await store.getGroup('r', 'issue:1')).toMatchObject({
+          pending: 1,
+          status: 'resolved',
+          statusChanged: true,
+          nextFlushAt: flushedAt + 300_000,
+        });
+        now += 600_000;
+        await store.ingest(grouped(3));
+        // Long after the interval: due now, not in the past.
+        expect(await store.getGroup('r', 'issue:1')).toMatchObject({
+          pending: 2,
+          status: 'resolved',
+          nextFlushAt: flushedAt + 300_000,
+        });
+      });
+
+      it('lists groups by route', async () => {
+        await store.ingest(grouped(1));
+        await store.ingest(grouped(2, { routeName: 'other', groupKey: 'issue:2' }));
+        expect((await store.listGroups()).map((g) => g.routeName).sort()).toEqual(['other', 'r']);
+        expect((await store.listGroups({ routeName: 'other' })).map((g) => g.groupKey)).toEqual([
+          'issue:2',
+        ]);
+      });
+    });
+
+    it('hands out at most `limit` send slots per sliding window, shared by every store on the data', async () => {
+      const other = await backend.reopen().catch(() => undefined);
+      const second = other ?? store;
+      try {
+        expect(await store.rateAcquire('robot', 2, 60_000)).toEqual({ ok: true });
+        now += 30_000;
+        expect(await second.rateAcquire('robot', 2, 60_000)).toEqual({ ok: true });
+        now += 1_000;
+        // A fixed window starting at the first send would have reset here.
+        expect(await store.rateAcquire('robot', 2, 60_000)).toEqual({
+          ok: false,
+          retryAt: 1_700_000_060_000,
+        });
+        expect(await store.rateAcquire('other-robot', 2, 60_000)).toEqual({ ok: true });
+        now = 1_700_000_060_000;
+        expect(await second.rateAcquire('robot', 2, 60_000)).toEqual({ ok: true });
+        expect(await store.rateAcquire('robot', 2, 60_000)).toEqual({
+          ok: false,
+          retryAt: 1_700_000_090_000,
+        });
+      } finally {
+        if (other) await other.close();
+      }
     });
 
     it('counts rate-limit hits per fixed window', async () => {

@@ -23,6 +23,16 @@ const KIND_OF_GROUP: Record<EntryPointGroup, PluginKind> = {
   'plugboard.sso': 'sso',
 };
 
+/** What the router and the relay call on every SSO provider. */
+const SSO_PROVIDER_METHODS = [
+  'configFields',
+  'validateConfig',
+  'configure',
+  'callbackMethod',
+  'getAuthPipeline',
+  'buildIdentity',
+] as const;
+
 function hasOwn(value: object, key: PropertyKey): boolean {
   return Object.prototype.hasOwnProperty.call(value, key);
 }
@@ -148,7 +158,7 @@ export function validateExport(
     throw fail(
       'PB_PLUGIN_BRAND_INVALID',
       target,
-      `export is not a Plugboard plugin: it must extend NotificationPlugin (or carry the ` +
+      `export is not a Plugboard plugin: it must extend NotificationPlugin or SsoProvider (or carry the ` +
         `Symbol.for('plugboard.plugin') brand), got ${typeof exported}`,
     );
   }
@@ -199,6 +209,13 @@ export function validateExport(
     }
     if (expectedKind === 'notifier' && !implementsNotifier(instance)) {
       problems.push('it must implement notify() or override notifyUsers()');
+    }
+    if (expectedKind === 'sso' && brand.kind === 'sso') {
+      // The pipeline contract of @plugboard/sso's SsoProvider: checked by
+      // shape, since a provider may bundle its own copy of that package.
+      for (const method of SSO_PROVIDER_METHODS) {
+        if (typeof meta[method] !== 'function') problems.push(`it must implement ${method}()`);
+      }
     }
   } catch (err) {
     // A throwing getter (or a Proxy) is a broken contract too, not a crash.

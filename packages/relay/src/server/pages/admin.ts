@@ -1,0 +1,403 @@
+import type { Router } from 'express';
+import { normalizeEmail } from '../api';
+import { parseFilter } from '../deliveries';
+import { instanceIdOf } from '../../routing';
+import { JOB_STATES, type JobFilter } from '../../store/types';
+import type { PagesContext } from './context';
+import { formField, navUser, queryParam, sessionOf } from './context';
+import { formatTime, html, layout, sendPage, type Html } from './html';
+
+/**
+ * Pages for admins: the delivery log (with every attempt), the plugins the
+ * registry found, the users and their sessions, the sign-in audit log.
+ * `requireAdmin` guards all of them (see index.ts).
+ */
+
+function page(
+  res: Parameters<typeof navUser>[0],
+  title: string,
+  current: string,
+  body: Html,
+  status = 200,
+): void {
+  const user = navUser(res);
+  sendPage(res, status, layout({ title, current, body, ...(user ? { user } : {}) }));
+}
+
+function instanceIds(ctx: PagesContext): string[] {
+  return ctx.config.routes.flatMap((r) => r.instances.map((i) => instanceIdOf(r, i)));
+}
+
+export function mountAdmin(router: Router, ctx: PagesContext): void {
+  router.get('/admin', (_req, res) => {
+    res.redirect(303, '/admin/deliveries');
+  });
+
+  router.get('/admin/deliveries', async (req, res, next) => {
+    try {
+      const state = queryParam(req, 'state') ?? '';
+      const instance = queryParam(req, 'instance') ?? '';
+      let filter: JobFilter;
+      let problem: string | undefined;
+      try {
+        filter = parseFilter({ state, instance, limit: queryParam(req, 'limit') ?? '100' });
+      } catch (err) {
+        problem = (err as Error).message;
+        filter = { limit: 100 };
+      }
+      const jobs = await ctx.store.listJobs(filter);
+      const stateOptions = ['', ...JOB_STATES].map(
+        (s) =>
+          html`<option value="${s}" ${s === state ? html`selected` : ''}>${s || 'any'}</option>`,
+      );
+      const instanceOptions = ['', ...instanceIds(ctx)].map(
+        (s) =>
+          html`<option value="${s}" ${s === instance ? html`selected` : ''}>${s || 'any'}</option>`,
+      );
+      const rows = jobs.map(
+        (j) =>
+          html`<tr data-state="${j.state}">
+            <td><a href="/admin/deliveries/${j.id}">${j.id}</a></td>
+            <td>${formatTime(j.createdAt)}</td>
+            <td>${j.project ?? ''}</td>
+            <td><code>${j.instanceId}</code></td>
+            <td>${j.state}</td>
+            <td>
+              ${j.attempts} / ${j.maxAttempts}${j.replays > 0 ? ` (replayed ${j.replays}×)` : ''}
+            </td>
+            <td>
+              ${j.lastError ? html`<code>${j.lastError.code}</code> ${j.lastError.message}` : ''}
+            </td>
+          </tr>`,
+      );
+      page(
+        res,
+        'Deliveries',
+        '/admin/deliveries',
+        html`${problem ? html`<div class="notice error" role="alert">${problem}</div>` : ''}
+          <form method="get" action="/admin/deliveries">
+            <label
+              >State
+              <select name="state">
+                ${stateOptions}
+              </select></label
+            >
+            <label
+              >Instance
+              <select name="instance">
+                ${instanceOptions}
+              </select></label
+            >
+            <button type="submit">Filter</button>
+          </form>
+          <p>
+            The newest ${jobs.length}
+            deliveries${state ? html` in state <code>${state}</code>` : ''}${
+              instance ? html` of <code>${instance}</code>` : ''
+            }.
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th>Id</th>
+                <th>Created</th>
+                <th>Project</th>
+                <th>Instance</th>
+                <th>State</th>
+                <th>Attempts</th>
+                <th>Last error</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${
+                rows.length > 0
+                  ? rows
+                  : html`<tr>
+                      <td colspan="7">No deliveries.</td>
+                    </tr>`
+              }
+            </tbody>
+          </table>`,
+        problem ? 400 : 200,
+      );
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.get('/admin/deliveries/:id', async (req, res, next) => {
+    try {
+      const id = String(req.params.id ?? '');
+      const job = /^\d+$/.test(id) ? await ctx.store.getJob(id) : undefined;
+      if (!job) {
+        page(
+          res,
+          'No such delivery',
+          '/admin/deliveries',
+          html`<p>There is no delivery <code>${id}</code>.</p>`,
+          404,
+        );
+        return;
+      }
+      const webhook = await ctx.store.getWebhook(job.webhookId);
+      const attempts = await ctx.store.listAttempts(job.id);
+      const rows = attempts.map(
+        (a) =>
+          html`<tr>
+            <td>${a.attempt}</td>
+            <td>${a.chain}</td>
+            <td>${formatTime(a.startedAt)}</td>
+            <td>${a.durationMs} ms</td>
+            <td>${a.outcome}</td>
+            <td>${a.error ? html`<code>${a.error.code}</code> ${a.error.message}` : ''}</td>
+          </tr>`,
+      );
+      page(
+        res,
+        `Delivery ${job.id}`,
+        '/admin/deliveries',
+        html`<dl>
+            <dt>State</dt>
+            <dd>${job.state}</dd>
+            <dt>Instance</dt>
+            <dd>
+              <code>${job.instanceId}</code> (route ${job.routeName}, plugin ${job.pluginSlug})
+            </dd>
+            <dt>Project</dt>
+            <dd>${job.project ?? ''}</dd>
+            <dt>Webhook</dt>
+            <dd>
+              ${webhook ? `${webhook.resource}.${webhook.action}, received ${formatTime(webhook.receivedAt)}` : job.webhookId}
+            </dd>
+            <dt>Attempts</dt>
+            <dd>${job.attempts} of ${job.maxAttempts}</dd>
+          </dl>
+          <table>
+            <thead>
+              <tr>
+                <th>Attempt</th>
+                <th>Chain</th>
+                <th>Started</th>
+                <th>Took</th>
+                <th>Outcome</th>
+                <th>Error</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${
+                rows.length > 0
+                  ? rows
+                  : html`<tr>
+                      <td colspan="6">No attempt yet.</td>
+                    </tr>`
+              }
+            </tbody>
+          </table>
+          <p><a href="/admin/deliveries">All deliveries</a></p>`,
+      );
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.get('/admin/plugins', (_req, res) => {
+    const rows = ctx.plugins().map(
+      (d) =>
+        html`<tr data-status="${d.status}">
+          <td>${d.group}</td>
+          <td><code>${d.name}</code></td>
+          <td>${d.packageName}${d.packageVersion ? `@${d.packageVersion}` : ''}</td>
+          <td>${d.status}</td>
+          <td>${d.error ? html`<code>${d.error.code}</code> ${d.error.message}` : ''}</td>
+        </tr>`,
+    );
+    page(
+      res,
+      'Plugins',
+      '/admin/plugins',
+      html`<p>
+          Every plugin the relay found (builtins, the app's dependencies,
+          <code>plugins.packages</code>), with the first error of each one that failed.
+        </p>
+        <table>
+          <thead>
+            <tr>
+              <th>Group</th>
+              <th>Slug</th>
+              <th>Package</th>
+              <th>Status</th>
+              <th>Error</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${rows}
+          </tbody>
+        </table>`,
+    );
+  });
+
+  router.get('/admin/users', async (req, res, next) => {
+    try {
+      const users = await ctx.users.list();
+      const csrf = sessionOf(res)!.csrf;
+      const rows = await Promise.all(
+        users.map(async (u) => {
+          const live = (await ctx.sessions.listFor(u.email)).length;
+          return html`<tr data-email="${u.email}">
+            <td>${u.email}</td>
+            <td>${u.name ?? ''}</td>
+            <td>${u.role}</td>
+            <td>
+              ${u.identities.map((i) => html`<code>${i.provider}</code>: ${i.subject}<br />`)}
+            </td>
+            <td>${formatTime(u.lastSignInAt)}</td>
+            <td>${live}</td>
+            <td>
+              <form method="post" action="/admin/users/end-sessions">
+                <input type="hidden" name="_csrf" value="${csrf}" />
+                <input type="hidden" name="email" value="${u.email}" /><button
+                  type="submit"
+                  ${live === 0 ? html`disabled` : ''}
+                >
+                  End all sessions
+                </button>
+              </form>
+            </td>
+          </tr>`;
+        }),
+      );
+      const ended = queryParam(req, 'ended');
+      page(
+        res,
+        'Users',
+        '/admin/users',
+        html`${
+            ended
+              ? html`<div class="notice" role="status">
+                  Ended ${queryParam(req, 'count') ?? '0'} session(s) of ${ended}.
+                </div>`
+              : ''
+          }
+          <p>
+            Everyone who signed in. The role is set at each sign-in from <code>sso.admins</code>.
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th>E-mail</th>
+                <th>Name</th>
+                <th>Role</th>
+                <th>Identities</th>
+                <th>Last sign-in</th>
+                <th>Live sessions</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              ${
+                rows.length > 0
+                  ? rows
+                  : html`<tr>
+                      <td colspan="7">Nobody yet.</td>
+                    </tr>`
+              }
+            </tbody>
+          </table>`,
+      );
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.post('/admin/users/end-sessions', async (req, res, next) => {
+    try {
+      const email = normalizeEmail(formField(req, 'email') ?? '');
+      if (!email) {
+        page(
+          res,
+          'Users',
+          '/admin/users',
+          html`<div class="notice error" role="alert">No such user.</div>`,
+          400,
+        );
+        return;
+      }
+      const count = await ctx.sessions.endAll(email);
+      const actor = sessionOf(res)!.email;
+      await ctx.audit.record({ event: 'sessions_ended', outcome: 'success', email, actor, count });
+      ctx.logger.info({ email, actor, count }, 'sso: sessions ended by an admin');
+      // Ending one's own sessions signs one out too: the next page says so.
+      res.redirect(
+        303,
+        `/admin/users?ended=${encodeURIComponent(email)}&count=${encodeURIComponent(String(count))}`,
+      );
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.get('/admin/audit', async (_req, res, next) => {
+    try {
+      const entries = await ctx.audit.list(200);
+      const rows = entries.map(
+        (e) =>
+          html`<tr data-event="${e.event}">
+            <td>${formatTime(e.at)}</td>
+            <td>${e.event}</td>
+            <td>${e.outcome}</td>
+            <td>${e.provider ?? ''}</td>
+            <td>${e.email ?? ''}</td>
+            <td>${e.code ? html`<code>${e.code}</code>` : ''}</td>
+            <td>${e.reason ?? ''}</td>
+            <td>
+              ${[e.role ? `role ${e.role}` : '', e.actor ? `by ${e.actor}` : '', e.count !== undefined ? `${e.count} session(s)` : '', e.subject ? `subject ${e.subject}` : ''].filter(Boolean).join(', ')}
+            </td>
+          </tr>`,
+      );
+      page(
+        res,
+        'Audit log',
+        '/admin/audit',
+        html`<p>
+            Sign-ins, refusals, linked identities, sign-outs and ended sessions, newest first (kept
+            90 days). Also as JSON: <a href="/admin/audit.json">/admin/audit.json</a>.
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th>Time</th>
+                <th>Event</th>
+                <th>Outcome</th>
+                <th>Provider</th>
+                <th>E-mail</th>
+                <th>Code</th>
+                <th>Reason</th>
+                <th>Details</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${
+                rows.length > 0
+                  ? rows
+                  : html`<tr>
+                      <td colspan="8">Nothing yet.</td>
+                    </tr>`
+              }
+            </tbody>
+          </table>`,
+      );
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  router.get('/admin/audit.json', async (req, res, next) => {
+    try {
+      const raw = Number(queryParam(req, 'limit') ?? '200');
+      const limit = Number.isInteger(raw) && raw >= 1 && raw <= 1000 ? raw : 200;
+      res.set('cache-control', 'no-store').json({ entries: await ctx.audit.list(limit) });
+    } catch (err) {
+      next(err);
+    }
+  });
+}
