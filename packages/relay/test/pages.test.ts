@@ -1,3 +1,4 @@
+import { Silences } from '../src/noise/silences';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
@@ -618,6 +619,7 @@ describe('admin pages', () => {
   const ADMIN_PAGES = [
     '/admin/deliveries',
     '/admin/plugins',
+    '/admin/silences',
     '/admin/users',
     '/admin/audit',
     '/admin/audit.json',
@@ -707,6 +709,31 @@ describe('admin pages', () => {
     expect(page.text).toMatch(
       /data-status="failed".*PB_PLUGIN_IMPORT_FAILED.*broken plugin failed on import #1/s,
     );
+  });
+
+  it('list the silences, active ones by default and expired ones on request, escaped', async () => {
+    const h = await harness();
+    const silences = new Silences({ store: h.store });
+    const live = await silences.create({
+      matchers: ['project="front-end"'],
+      duration: '2h',
+      createdBy: 'ops@example.com',
+      comment: 'deploy <b>window</b>',
+    });
+    const old = await silences.create({
+      matchers: ['level="info"'],
+      duration: '2h',
+      createdBy: 'ops@example.com',
+      comment: 'old',
+    });
+    await silences.expire(old.id);
+    const admin = request.agent(h.app);
+    await signIn(admin, 'root');
+    const page = await admin.get('/admin/silences');
+    expect(page.text).toContain(live.id);
+    expect(page.text).toContain('deploy &lt;b&gt;window&lt;/b&gt;');
+    expect(page.text).not.toContain(old.id);
+    expect((await admin.get('/admin/silences?all=1')).text).toContain(old.id);
   });
 
   it('keep tokens and cookies out of the audit log', async () => {

@@ -3,13 +3,15 @@ import { normalizeEmail } from '../api';
 import { parseFilter } from '../deliveries';
 import { instanceIdOf } from '../../routing';
 import { JOB_STATES, type JobFilter } from '../../store/types';
+import { Silences } from '../../noise/silences';
 import type { PagesContext } from './context';
 import { formField, navUser, queryParam, sessionOf } from './context';
 import { formatTime, html, layout, sendPage, type Html } from './html';
 
 /**
  * Pages for admins: the delivery log (with every attempt), the plugins the
- * registry found, the users and their sessions, the sign-in audit log.
+ * registry found, the silences, the users and their sessions, the sign-in
+ * audit log.
  * `requireAdmin` guards all of them (see index.ts).
  */
 
@@ -234,6 +236,60 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
           </tbody>
         </table>`,
     );
+  });
+
+  router.get('/admin/silences', async (req, res, next) => {
+    try {
+      const all = queryParam(req, 'all') === '1';
+      const silences = await new Silences({ store: ctx.store }).list({ all });
+      const rows = silences.map(
+        (x) =>
+          html`<tr data-state="${x.state}">
+            <td><code>${x.id}</code></td>
+            <td>${x.state}</td>
+            <td>${x.matchers.map((m) => html`<code>${m}</code> `)}</td>
+            <td>${x.startsAt}</td>
+            <td>${x.endsAt}</td>
+            <td>${x.createdBy}</td>
+            <td>${x.comment}</td>
+          </tr>`,
+      );
+      page(
+        res,
+        'Silences',
+        '/admin/silences',
+        html`<p>
+            Deliveries matching an active silence are not sent (recorded as
+            <code>PB_DELIVERY_SILENCED</code>). Create and expire silences with
+            <code>plugboard silences add|expire</code> or <code>/api/silences</code>.
+            ${all ? html`<a href="/admin/silences">Active and pending only</a>` : html`<a href="/admin/silences?all=1">Include expired</a>`}
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th>Id</th>
+                <th>State</th>
+                <th>Matchers</th>
+                <th>Starts</th>
+                <th>Ends</th>
+                <th>Created by</th>
+                <th>Comment</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${
+                rows.length > 0
+                  ? rows
+                  : html`<tr>
+                      <td colspan="7">No silences.</td>
+                    </tr>`
+              }
+            </tbody>
+          </table>`,
+      );
+    } catch (err) {
+      next(err);
+    }
   });
 
   router.get('/admin/users', async (req, res, next) => {

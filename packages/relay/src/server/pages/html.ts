@@ -106,6 +106,7 @@ export function layout(o: PageOptions): Html {
           ? [
               navLink('/admin/deliveries', 'Deliveries', o.current),
               navLink('/admin/plugins', 'Plugins', o.current),
+              navLink('/admin/silences', 'Silences', o.current),
               navLink('/admin/users', 'Users', o.current),
               navLink('/admin/audit', 'Audit log', o.current),
             ]
