@@ -23,11 +23,12 @@ ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=fals
 COPY package.json package-lock.json tsconfig.base.json tsconfig.build.json ./
 COPY packages/ packages/
 COPY examples/custom-notifier/ examples/custom-notifier/
+COPY examples/custom-sso-provider/ examples/custom-sso-provider/
 RUN npm ci --ignore-scripts
 RUN npm run build
 # Lay out the production tree: the root manifest and lockfile, and for every
 # workspace exactly what `npm pack` would publish (its "files": dist, bin,
-# samples, README). The examples workspace is left out of the image.
+# samples, README). The examples workspaces are left out of the image.
 RUN set -eu; mkdir -p /out /tmp/packs; \
     node -e "const p=require('./package.json'); p.workspaces=p.workspaces.filter(w=>!w.startsWith('examples/')); delete p.devDependencies; delete p.scripts; require('fs').writeFileSync('/out/package.json', JSON.stringify(p, null, 2)+'\n')"; \
     cp package-lock.json /out/; \
