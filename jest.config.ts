@@ -34,6 +34,7 @@ const config: Config = {
     '^@plugboard/notifier-dingtalk$': '<rootDir>/packages/notifier-dingtalk/src/index.ts',
     '^@plugboard/notifier-feishu$': '<rootDir>/packages/notifier-feishu/src/index.ts',
     '^@plugboard/notifier-im$': '<rootDir>/packages/notifier-im/src/index.ts',
+    '^@plugboard/robot-http$': '<rootDir>/packages/robot-http/src/index.ts',
     '^@plugboard/sso$': '<rootDir>/packages/sso/src/index.ts',
   },
   setupFilesAfterEnv: ['<rootDir>/jest.setup.ts'],

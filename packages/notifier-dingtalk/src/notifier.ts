@@ -1,7 +1,7 @@
 import { NotificationPlugin, retryAfter, retryable, unrecoverable } from '@plugboard/sdk';
 import type { ConfigField, Notification, NotifyContext, TargetRateLimit } from '@plugboard/sdk';
 import { checkTemplate, plainTitle, renderFitted } from '@plugboard/templates';
-import { displayUrl, postJson, scrub } from './http';
+import { displayUrl, postJson, scrub } from '@plugboard/robot-http';
 import { signedUrl } from './sign';
 
 /** One instance's settings, after the relay applied defaults and coerced types. */

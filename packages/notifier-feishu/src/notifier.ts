@@ -1,7 +1,7 @@
 import { NotificationPlugin, retryAfter, retryable, unrecoverable } from '@plugboard/sdk';
 import type { ConfigField, Notification, NotifyContext, TargetRateLimit } from '@plugboard/sdk';
 import { checkTemplate, plainTitle, renderFitted } from '@plugboard/templates';
-import { displayUrl, postJson, scrub } from './http';
+import { displayUrl, postJson, scrub } from '@plugboard/robot-http';
 import { feishuSign } from './sign';
 
 export type FeishuMessageType = 'interactive' | 'post';

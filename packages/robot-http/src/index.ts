@@ -1,3 +1,5 @@
+// @plugboard/robot-http: one JSON POST to a chat robot, shared by the DingTalk
+// and Feishu notifiers (see README.md).
 import axios from 'axios';
 import { retryAfter, retryable, unrecoverable } from '@plugboard/sdk';
 import type { DeliveryError } from '@plugboard/sdk';
