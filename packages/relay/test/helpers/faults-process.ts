@@ -1,18 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import {
-  BIN,
-  childEnv,
-  waitFor,
-  type Exit,
-  type LogLine,
-  type RelayProcess,
-} from '../integration/helpers';
 
 // Fault injection for the suites that run the relay as a real process or
-// against the real PostgreSQL: a file-size limit on a child relay, a TCP
+// against the real PostgreSQL (the relay itself is started by the integration
+// helpers' `startRelay`, with a `prelude` for limits): a file-size limit on a child relay, a TCP
 // proxy that can drop the database under the relay, and the PostgreSQL probe.
 
 // ------------------------------------------------------------ PostgreSQL
@@ -120,101 +113,6 @@ export class TcpProxy {
     this.sockets.clear();
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
-}
-
-// ------------------------------------------------------------ relay process
-
-const children = new Set<ChildProcess>();
-
-/**
- * `plugboard serve` as a child process started through `bash`, so a test can
- * give it resource limits first (`prelude`, e.g. `ulimit -S -f 400`). Same
- * shape as the integration helpers' `startRelay`.
- */
-export async function startRelayWith(options: {
-  config: string;
-  cwd: string;
-  prelude: string;
-  env?: Record<string, string>;
-  timeoutMs?: number;
-}): Promise<RelayProcess> {
-  const command = `${options.prelude}\nexec "$0" "$1" serve --config "$2"`;
-  const child = spawn('bash', ['-c', command, process.execPath, BIN, options.config], {
-    cwd: options.cwd,
-    env: childEnv(options.env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const exited = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  let out = '';
-  let err = '';
-  let pending = '';
-  let done = false;
-  const logs: LogLine[] = [];
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    out += chunk;
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        // not a log line
-      }
-    }
-  });
-  child.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-  });
-  void exited.then(() => {
-    done = true;
-  });
-  const output = (): string => `\n--- stdout ---\n${out}\n--- stderr ---\n${err}`;
-  const started = await Promise.race([
-    waitFor(
-      () => logs.find((l) => l.msg === 'plugboard relay started'),
-      () => `the relay to start${output()}`,
-      options.timeoutMs ?? 15_000,
-    ),
-    exited.then((e) => {
-      throw new Error(
-        `the relay exited before it started (code ${e.code}, signal ${e.signal})${output()}`,
-      );
-    }),
-  ]).catch((e: unknown) => {
-    child.kill('SIGKILL');
-    throw e;
-  });
-  return {
-    child,
-    url: `http://${String(started.listen)}`,
-    logs,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    get done() {
-      return done;
-    },
-  };
-}
-
-/** SIGKILL the processes started by `startRelayWith` and wait for them. */
-export async function killStarted(): Promise<void> {
-  await Promise.all(
-    [...children].map((child) => {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      return gone;
-    }),
-  );
 }
 
 /** Change a running process's soft file-size limit (`prlimit`); undefined when it cannot. */

@@ -7,6 +7,7 @@ import {
   cleanup,
   groupIdOf,
   issueCreated,
+  killAll,
   postSentry,
   relayConfig,
   requireBuiltRelay,
@@ -21,13 +22,11 @@ import {
   type Sink,
 } from './helpers';
 import {
-  killStarted,
   pgUrl,
   prlimitWorks,
   probePostgres,
   psql,
   setFileSizeLimit,
-  startRelayWith,
   uniqueName,
 } from '../helpers/faults-process';
 
@@ -36,7 +35,7 @@ import {
 
 beforeAll(requireBuiltRelay);
 afterAll(async () => {
-  await killStarted();
+  await killAll();
   await cleanup({ removeTemp: true });
 });
 
@@ -78,7 +77,7 @@ const describeFsize = noPrlimit ? describe.skip : describe;
 
 describeFsize('SQLite when the data file cannot grow (RLIMIT_FSIZE: EFBIG, also as root)', () => {
   afterEach(async () => {
-    await killStarted();
+    await killAll();
     await cleanup();
   });
 
@@ -89,7 +88,7 @@ describeFsize('SQLite when the data file cannot grow (RLIMIT_FSIZE: EFBIG, also 
     const config = writeConfig(dir, relayConfig({ dataDir, sinkUrl: sink.url }));
     // SIGXFSZ would kill the process at the limit: ignored (inherited across
     // exec), a write past the limit fails with EFBIG instead, as on a full disk.
-    const relay = await startRelayWith({ config, cwd: dir, prelude: "trap '' XFSZ" });
+    const relay = await startRelay({ config, cwd: dir, prelude: "trap '' XFSZ" });
     const pid = relay.child.pid!;
 
     const acknowledged: string[] = [];
@@ -201,7 +200,7 @@ const describePg = pg.skip ? describe.skip : describe;
 describePg('kill -9 of a relay on PostgreSQL during a delivery', () => {
   const schema = uniqueName('pb_fault');
   afterEach(async () => {
-    await killStarted();
+    await killAll();
     await cleanup();
   });
   afterAll(() => {

@@ -216,12 +216,31 @@ export async function startRelay(options: {
   cwd: string;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /**
+   * Shell lines run first, in a `bash` that then execs the relay: resource
+   * limits for fault tests (`ulimit -S -f 400`).
+   */
+  prelude?: string;
 }): Promise<RelayProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', options.config], {
+  const spawnOptions = {
     cwd: options.cwd,
     env: childEnv(options.env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+    stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+  };
+  const child =
+    options.prelude === undefined
+      ? spawn(process.execPath, [BIN, 'serve', '--config', options.config], spawnOptions)
+      : spawn(
+          'bash',
+          [
+            '-c',
+            `${options.prelude}\nexec "$0" "$1" serve --config "$2"`,
+            process.execPath,
+            BIN,
+            options.config,
+          ],
+          spawnOptions,
+        );
   const exited = track(child);
   let out = '';
   let err = '';
