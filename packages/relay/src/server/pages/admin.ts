@@ -6,7 +6,7 @@ import { JOB_STATES, type JobFilter } from '../../store/types';
 import { Silences } from '../../noise/silences';
 import type { PagesContext } from './context';
 import { formField, navUser, queryParam, sessionOf } from './context';
-import { formatTime, html, layout, sendPage, type Html } from './html';
+import { formatTime, html, layout, sendPage, table, type Html } from './html';
 
 /**
  * Pages for admins: the delivery log (with every attempt), the plugins the
@@ -98,28 +98,7 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
               instance ? html` of <code>${instance}</code>` : ''
             }.
           </p>
-          <table>
-            <thead>
-              <tr>
-                <th>Id</th>
-                <th>Created</th>
-                <th>Project</th>
-                <th>Instance</th>
-                <th>State</th>
-                <th>Attempts</th>
-                <th>Last error</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${
-                rows.length > 0
-                  ? rows
-                  : html`<tr>
-                      <td colspan="7">No deliveries.</td>
-                    </tr>`
-              }
-            </tbody>
-          </table>`,
+          ${table(['Id', 'Created', 'Project', 'Instance', 'State', 'Attempts', 'Last error'], rows, 'No deliveries.')}`,
         problem ? 400 : 200,
       );
     } catch (err) {
@@ -174,27 +153,7 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
             <dt>Attempts</dt>
             <dd>${job.attempts} of ${job.maxAttempts}</dd>
           </dl>
-          <table>
-            <thead>
-              <tr>
-                <th>Attempt</th>
-                <th>Chain</th>
-                <th>Started</th>
-                <th>Took</th>
-                <th>Outcome</th>
-                <th>Error</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${
-                rows.length > 0
-                  ? rows
-                  : html`<tr>
-                      <td colspan="6">No attempt yet.</td>
-                    </tr>`
-              }
-            </tbody>
-          </table>
+          ${table(['Attempt', 'Chain', 'Started', 'Took', 'Outcome', 'Error'], rows, 'No attempt yet.')}
           <p><a href="/admin/deliveries">All deliveries</a></p>`,
       );
     } catch (err) {
@@ -221,20 +180,7 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
           Every plugin the relay found (builtins, the app's dependencies,
           <code>plugins.packages</code>), with the first error of each one that failed.
         </p>
-        <table>
-          <thead>
-            <tr>
-              <th>Group</th>
-              <th>Slug</th>
-              <th>Package</th>
-              <th>Status</th>
-              <th>Error</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${rows}
-          </tbody>
-        </table>`,
+        ${table(['Group', 'Slug', 'Package', 'Status', 'Error'], rows)}`,
     );
   });
 
@@ -264,28 +210,7 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
             <code>plugboard silences add|expire</code> or <code>/api/silences</code>.
             ${all ? html`<a href="/admin/silences">Active and pending only</a>` : html`<a href="/admin/silences?all=1">Include expired</a>`}
           </p>
-          <table>
-            <thead>
-              <tr>
-                <th>Id</th>
-                <th>State</th>
-                <th>Matchers</th>
-                <th>Starts</th>
-                <th>Ends</th>
-                <th>Created by</th>
-                <th>Comment</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${
-                rows.length > 0
-                  ? rows
-                  : html`<tr>
-                      <td colspan="7">No silences.</td>
-                    </tr>`
-              }
-            </tbody>
-          </table>`,
+          ${table(['Id', 'State', 'Matchers', 'Starts', 'Ends', 'Created by', 'Comment'], rows, 'No silences.')}`,
       );
     } catch (err) {
       next(err);
@@ -337,28 +262,7 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
           <p>
             Everyone who signed in. The role is set at each sign-in from <code>sso.admins</code>.
           </p>
-          <table>
-            <thead>
-              <tr>
-                <th>E-mail</th>
-                <th>Name</th>
-                <th>Role</th>
-                <th>Identities</th>
-                <th>Last sign-in</th>
-                <th>Live sessions</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              ${
-                rows.length > 0
-                  ? rows
-                  : html`<tr>
-                      <td colspan="7">Nobody yet.</td>
-                    </tr>`
-              }
-            </tbody>
-          </table>`,
+          ${table(['E-mail', 'Name', 'Role', 'Identities', 'Last sign-in', 'Live sessions', ''], rows, 'Nobody yet.')}`,
       );
     } catch (err) {
       next(err);
@@ -418,29 +322,7 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
             Sign-ins, refusals, linked identities, sign-outs and ended sessions, newest first (kept
             90 days). Also as JSON: <a href="/admin/audit.json">/admin/audit.json</a>.
           </p>
-          <table>
-            <thead>
-              <tr>
-                <th>Time</th>
-                <th>Event</th>
-                <th>Outcome</th>
-                <th>Provider</th>
-                <th>E-mail</th>
-                <th>Code</th>
-                <th>Reason</th>
-                <th>Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${
-                rows.length > 0
-                  ? rows
-                  : html`<tr>
-                      <td colspan="8">Nothing yet.</td>
-                    </tr>`
-              }
-            </tbody>
-          </table>`,
+          ${table(['Time', 'Event', 'Outcome', 'Provider', 'E-mail', 'Code', 'Reason', 'Details'], rows, 'Nothing yet.')}`,
       );
     } catch (err) {
       next(err);

@@ -40,6 +40,29 @@ export function html(strings: TemplateStringsArray, ...values: Part[]): Html {
   return new Html(out);
 }
 
+/**
+ * A table with one header row. With `empty`, a table without rows shows it
+ * in a single full-width row instead of staying blank.
+ */
+export function table(headers: readonly string[], rows: readonly Html[], empty?: string): Html {
+  const body =
+    rows.length > 0 || empty === undefined
+      ? rows
+      : html`<tr>
+          <td colspan="${headers.length}">${empty}</td>
+        </tr>`;
+  return html`<table>
+    <thead>
+      <tr>
+        ${headers.map((h) => html`<th>${h}</th>`)}
+      </tr>
+    </thead>
+    <tbody>
+      ${body}
+    </tbody>
+  </table>`;
+}
+
 const CSS = `
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2327;background:#f6f7f7}
 header{background:#1d2327;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.2rem;align-items:center;flex-wrap:wrap}

@@ -2,7 +2,7 @@ import type { Request, Response, Router } from 'express';
 import { readUserSettings, USERS_NAMESPACE, type UserNotificationSettings } from '../api';
 import type { PagesContext } from './context';
 import { formField, navUser, queryParam, sessionOf } from './context';
-import { html, layout, sendPage, type Html } from './html';
+import { html, layout, sendPage, table, type Html } from './html';
 
 /**
  * "My notifications": the signed-in person's own IM on/off, globally and per
@@ -78,24 +78,7 @@ function renderPage(
               ${select('global', choiceOf(settings.global), 'Default (on)', 'IM messages for all projects')}</label
             >
           </p>
-          <table>
-            <thead>
-              <tr>
-                <th>Project</th>
-                <th>IM messages</th>
-                <th>Now</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${
-                rows.length > 0
-                  ? rows
-                  : html`<tr>
-                      <td colspan="3">No project yet: add one below.</td>
-                    </tr>`
-              }
-            </tbody>
-          </table>
+          ${table(['Project', 'IM messages', 'Now'], rows, 'No project yet: add one below.')}
           <p>
             <label
               >Add a project (its Sentry slug): <input name="addProject" maxlength="100"
