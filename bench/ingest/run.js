@@ -52,6 +52,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const { pathToFileURL } = require('node:url');
 const autocannon = require('autocannon');
+const { gitInfo, machineInfo } = require('../lib/common');
 const { loadSample, compactSentryJson, signSentryBody } = require('@plugboard/sdk');
 const { summariseProfile, formatProfileSummary } = require('./profile-summary');
 
@@ -141,35 +142,6 @@ const CLK_TCK = clockTicks();
 
 function loadAverage() {
   return os.loadavg().map((l) => Math.round(l * 100) / 100);
-}
-
-function gitInfo() {
-  try {
-    const git = (...args) =>
-      execFileSync('git', args, {
-        cwd: ROOT,
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      }).trim();
-    return {
-      commit: git('rev-parse', '--short', 'HEAD'),
-      dirty: git('status', '--porcelain', '--untracked-files=no') !== '',
-    };
-  } catch {
-    return null;
-  }
-}
-
-function machineInfo() {
-  const cpus = os.cpus();
-  return {
-    cpuModel: cpus[0] ? cpus[0].model.trim() : 'unknown',
-    cores: cpus.length,
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    loadAverageAtStart: loadAverage(),
-  };
 }
 
 /** CPU seconds (user + system) used so far by a child process; null off Linux. */
