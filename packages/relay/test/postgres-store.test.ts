@@ -1,38 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { Client } from 'pg';
 import { PostgresStore } from '../src/store/postgres';
 import { describeStoreConformance, request } from './helpers/store-conformance';
+import { PG_URL, probePostgres } from './helpers/faults-process';
 
 /**
  * Runs against the PostgreSQL at PLUGBOARD_TEST_DATABASE_URL (default: the
  * local server with trust auth, database `test`), each test in a schema of
  * its own that is dropped afterwards.
  */
-const URL = process.env.PLUGBOARD_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** Probed once, synchronously, so the suites can be skipped before they are declared. */
-function probe(): string | undefined {
-  const script =
-    "const { Client } = require('pg');" +
-    'const c = new Client({ connectionString: process.argv[1], connectionTimeoutMillis: 2000 });' +
-    'c.connect().then(() => c.query("SELECT 1")).then(() => c.end(), (e) => { console.error(e.message); process.exit(1); });';
-  const res = spawnSync(process.execPath, ['-e', script, URL], {
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  return res.status === 0 ? undefined : res.stderr.trim() || 'no answer';
-}
-
-const unavailable = probe();
+const URL = PG_URL;
+const { unavailable, skip } = probePostgres('PostgreSQL store tests');
 // In CI PostgreSQL is always there, so a failure to reach it fails the run;
 // elsewhere the suites are skipped, loudly.
-const describePg = unavailable && !process.env.CI ? describe.skip : describe;
-if (unavailable) {
-  console.warn(
-    `PostgreSQL store tests ${process.env.CI ? 'WILL FAIL' : 'SKIPPED'}: cannot reach ${URL}: ${unavailable}`,
-  );
-}
+const describePg = skip ? describe.skip : describe;
 
 async function dropSchema(schema: string): Promise<void> {
   const c = new Client({ connectionString: URL });

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   cleanup,
@@ -13,32 +12,15 @@ import {
   writeConfig,
   type Sink,
 } from './helpers';
+import { PG_URL, probePostgres, psql } from '../helpers/faults-process';
 
 // Two relay processes on one PostgreSQL schema, as two replicas behind a
 // load balancer would run: each webhook is delivered once, and a replica
 // killed mid-delivery has its deliveries finished by the other.
 
-const URL = process.env.PLUGBOARD_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-function psql(sql: string): string | undefined {
-  const script =
-    "const { Client } = require('pg');" +
-    'const c = new Client({ connectionString: process.argv[1], connectionTimeoutMillis: 2000 });' +
-    'c.connect().then(() => c.query(process.argv[2])).then(() => c.end(), (e) => { console.error(e.message); process.exit(1); });';
-  const res = spawnSync(process.execPath, ['-e', script, URL, sql], {
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  return res.status === 0 ? undefined : res.stderr.trim() || 'no answer';
-}
-
-const unavailable = psql('SELECT 1');
-if (unavailable) {
-  console.warn(
-    `replica tests ${process.env.CI ? 'WILL FAIL' : 'SKIPPED'}: cannot reach ${URL}: ${unavailable}`,
-  );
-}
-const describePg = unavailable && !process.env.CI ? describe.skip : describe;
+const URL = PG_URL;
+const { skip } = probePostgres('replica tests');
+const describePg = skip ? describe.skip : describe;
 
 describePg('several relays on one PostgreSQL', () => {
   const schema = `pb_it_${process.pid}_${randomBytes(3).toString('hex')}`;
