@@ -332,23 +332,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       }
       do {
         state.refill = false;
-        while (
-          state.inFlight < state.def.concurrency &&
-          state.buffer.length > 0 &&
-          !this.stopping &&
-          !state.paused &&
-          this.breakerAllows(state)
-        ) {
+        while (state.buffer.length > 0 && this.canStart(state)) {
           this.track(this.run(state, state.buffer.shift()!));
         }
-        if (
-          state.inFlight >= state.def.concurrency ||
-          this.stopping ||
-          state.paused ||
-          !this.breakerAllows(state)
-        ) {
-          break;
-        }
+        if (!this.canStart(state)) break;
         // Leasing a few rounds at once keeps the cost of a lease (one
         // transaction) off each delivery when targets answer fast.
         const jobs = await this.o.store.lease(

@@ -45,11 +45,6 @@ export class GroupFlusher {
     }
   }
 
-  /** Whether any route groups; without, the flusher has nothing to do. */
-  get active(): boolean {
-    return this.timers.size > 0;
-  }
-
   start(): void {
     if (this.timer || this.closed) return;
     // Groups left by a configuration that grouped before are closed too, so
