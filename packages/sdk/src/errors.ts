@@ -45,7 +45,7 @@ export const ERROR_CODES = {
     'PB_PAYLOAD_TOO_LARGE',
   ],
   store: ['PB_STORE_UNAVAILABLE', 'PB_STORE_CLOSED'],
-  http: ['PB_NOT_FOUND', 'PB_INTERNAL'],
+  http: ['PB_NOT_FOUND', 'PB_INTERNAL', 'PB_API_DISABLED'],
   // Sign-in through SSO providers. The class (`SsoError`, with `reason`,
   // `userMessage` and `status`) lives in @plugboard/sso.
   sso: [

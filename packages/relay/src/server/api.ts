@@ -143,8 +143,10 @@ export function createApiRouter(deps: ApiDeps): Router {
         .status(503)
         .json(
           errorBody(
-            'PB_SIGNATURE_MISSING',
-            'the API is disabled: set api.token (or PLUGBOARD_API_TOKEN) to enable it',
+            'PB_API_DISABLED',
+            'the API is disabled: this relay was started without api.token. Start the relay ' +
+              'itself (plugboard serve) with api.token (or PLUGBOARD_API_TOKEN) set; setting ' +
+              'it only where the CLI runs is not enough',
           ),
         );
       return;
