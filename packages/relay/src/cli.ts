@@ -7,10 +7,20 @@ import {
   SAMPLE_KINDS,
   compactSentryJson,
   signSentryBody,
+  type ConfigField,
+  type Notification,
+  type NotificationPlugin,
+  type PluginConfig,
 } from '@plugboard/sdk';
 import { loadConfig, type LoadedConfig } from './config/load';
 import { createRegistry, openStore, redactUrl, resolveInstances, Relay } from './relay';
-import { formatRoutesReport, readPayloadFile, routesTest } from './noise/routes-test';
+import {
+  formatRoutesReport,
+  notificationFromPayload,
+  readPayload,
+  routesTest,
+} from './noise/routes-test';
+import { instanceIdOf } from './routing';
 import type { SilenceView } from './noise/silences';
 import { RELAY_VERSION } from './version';
 
@@ -430,7 +440,10 @@ routes
   .description(
     'Show the labels of a Sentry payload file, which routes take it and why not, and whether a silence or mute interval would hold its deliveries now.',
   )
-  .argument('<payload>', 'a webhook body as JSON (Integration Platform or legacy plugin)')
+  .argument(
+    '<payload>',
+    `a sample kind (${SAMPLE_KINDS.join(', ')}) or a webhook body as JSON (Integration Platform or legacy plugin)`,
+  )
   .addOption(configOption)
   .option('--resource <resource>', 'Sentry-Hook-Resource of the payload (default: from its shape)')
   .option('--at <time>', 'evaluate silences and mute intervals at this ISO time instead of now')
@@ -449,7 +462,8 @@ routes
         fail(err);
       }
       try {
-        const body = readPayloadFile(file);
+        const payload = readPayload(file);
+        const resource = opts.resource ?? payload.resource;
         const now = opts.at === undefined ? Date.now() : Date.parse(opts.at);
         if (Number.isNaN(now)) throw new Error(`--at: not an ISO time: ${opts.at}`);
         // Silences live in the running relay's store: asked through its API,
@@ -470,8 +484,9 @@ routes
         }
         const report = routesTest({
           file,
-          body,
-          ...(opts.resource ? { resource: opts.resource } : {}),
+          body: payload.body,
+          ...(resource ? { resource } : {}),
+          ...(!opts.resource && payload.resource ? { resourceFrom: 'the sample' } : {}),
           config: loaded.config,
           now,
           ...(silences ? { silences } : {}),
@@ -616,10 +631,16 @@ program
   .argument('<kind>', 'resource.action, e.g. issue.created')
   .addOption(configOption)
   .option('--url <url>', 'relay base URL (default: the configured listen address)')
-  .action(async (kind: string, opts: { config?: string; url?: string }) => {
+  .option(
+    '--exact',
+    'send the recorded sample as it is; by default it gets fresh ids, so the relay does not drop it as a duplicate of an earlier one',
+  )
+  .action(async (kind: string, opts: { config?: string; url?: string; exact?: boolean }) => {
     try {
       const loaded = load(opts);
-      const sample = loadSample(kind);
+      // The relay de-duplicates on content, across restarts: the same sample
+      // twice would be dropped, so each one gets new ids unless --exact.
+      const sample = loadSample(kind, { unique: !opts.exact });
       const host = ['0.0.0.0', '::'].includes(loaded.listen.host)
         ? '127.0.0.1'
         : loaded.listen.host;
@@ -656,6 +677,25 @@ program
       const text = await res.text();
       process.stdout.write(`${res.status} ${text}\n`);
       if (res.status >= 300) process.exitCode = 1;
+      let answer: { status?: unknown; duplicateOf?: unknown; reason?: unknown } = {};
+      try {
+        answer = JSON.parse(text) as typeof answer;
+      } catch {
+        // Not JSON: the status line above says enough.
+      }
+      if (answer.status === 'duplicate') {
+        process.stderr.write(
+          `plugboard: the relay took this ${kind} as a duplicate` +
+            (typeof answer.duplicateOf === 'string' ? ` of webhook ${answer.duplicateOf}` : '') +
+            ': it has had the same content before, so nothing is delivered' +
+            (opts.exact ? '; leave out --exact to send the sample with fresh ids\n' : '\n'),
+        );
+      } else if (answer.status === 'ignored') {
+        process.stderr.write(
+          `plugboard: nothing is delivered: ${typeof answer.reason === 'string' ? answer.reason : 'no route takes it'}; ` +
+            `see \`plugboard routes test ${kind}\`\n`,
+        );
+      }
     } catch (err) {
       if ((err as Error).name === 'TimeoutError') {
         fail(new Error('the relay accepted the connection but did not answer within 10 s'));
@@ -699,7 +739,6 @@ program
     ) => {
       try {
         const sdk = require('@plugboard/sdk') as typeof import('@plugboard/sdk');
-        const fs = require('node:fs') as typeof import('node:fs');
         // Rendering needs no secrets: unset references do not stop it.
         const loaded = load(opts, true);
         const registry = createRegistry(loaded, process.cwd());
@@ -721,64 +760,32 @@ program
           process.stderr.write(`plugboard: render: ${slug}.${p.field}: ${p.problem} (ignored)\n`);
         }
 
-        // The notification: a recorded sample, or a file.
-        let resource: string;
-        let body: unknown;
-        if (SAMPLE_KINDS.includes(fixture) || fixture === 'legacy_webhook') {
-          const sample = loadSample(fixture);
-          resource = sample.resource;
-          body = sample.body;
-        } else if (fs.existsSync(fixture)) {
-          body = JSON.parse(fs.readFileSync(fixture, 'utf8')) as unknown;
-          const data = (body as { data?: Record<string, unknown> }).data ?? {};
-          // What each resource's `data` carries.
-          const byKey: Array<[key: string, resource: string]> = [
-            ['issue', 'issue'],
-            ['event', 'event_alert'],
-            ['error', 'error'],
-            ['metric_alert', 'metric_alert'],
-            ['comment_id', 'comment'],
-          ];
-          resource =
-            opts.resource ??
-            byKey.find(([key]) => key in data)?.[1] ??
-            ('data' in (body as object) ? 'installation' : 'legacy_webhook');
-        } else {
-          throw new Error(
-            `${JSON.stringify(fixture)} is neither a sample kind (${SAMPLE_KINDS.join(', ')}) nor a file`,
-          );
-        }
-        const parsed =
-          resource === 'legacy_webhook'
-            ? sdk.parseLegacyWebhook(body)
-            : sdk.parseSentryWebhook({ resource, body });
-        if (!parsed.ok)
-          throw new Error(`cannot parse ${fixture}: ${parsed.reason}: ${parsed.detail}`);
-        const notification = parsed.notification;
+        // The notification: a recorded sample, or a file (the lookup of routes test).
+        const payload = readPayload(fixture);
+        const { notification } = notificationFromPayload(
+          fixture,
+          payload.body,
+          opts.resource ?? payload.resource,
+        );
 
-        // Notifiers that can say what they send do; others get the default text.
+        // Notifiers that can say what they send do; for the others, notify()
+        // runs against a local recorder and what it sent is shown.
         const renderer = (
           plugin as unknown as {
             render?: (n: unknown, c: unknown) => { contentType: string; body: string };
           }
         ).render;
-        let out: { contentType: string; body: string };
-        if (typeof renderer === 'function') {
-          out = await renderer.call(plugin, notification, config);
-        } else {
-          let text: string;
-          try {
-            const templates = require('@plugboard/templates') as {
-              renderDefault: (n: unknown, o: { escape: 'none' }) => string;
-            };
-            text = templates.renderDefault(notification, { escape: 'none' });
-          } catch {
-            text = [notification.title, notification.message, notification.url ?? '']
-              .filter((line) => line !== '')
-              .join('\n');
-          }
-          out = { contentType: 'text/plain', body: text };
+        if (typeof renderer !== 'function') {
+          const instanceId = instance
+            ? instanceIdOf(
+                loaded.config.routes.find((r) => r.instances.includes(instance))!,
+                instance,
+              )
+            : `render/${slug}`;
+          await previewNotify(plugin, notification, config, instanceId, opts.raw === true);
+          return;
         }
+        const out = await renderer.call(plugin, notification, config);
         process.stderr.write(
           `plugboard: ${slug} would send ${Buffer.byteLength(out.body)} bytes of ${out.contentType} for ${notification.kind}\n`,
         );
@@ -792,5 +799,292 @@ program
       }
     },
   );
+
+/** One HTTP request a notifier made during `render`, as the recorder got it. */
+interface RecordedCall {
+  method: string;
+  /** Where the notifier sent it. */
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const TARGET_HEADER = 'x-plugboard-render-target';
+
+/**
+ * Run `fn` with every HTTP request of this process (node:http, node:https,
+ * global fetch) redirected to a recorder on 127.0.0.1 that answers 200 `{}`.
+ * Any other TCP connection is refused, so nothing leaves the machine even
+ * when a notifier uses a transport this does not redirect.
+ */
+async function recordRequests(
+  fn: () => Promise<void>,
+): Promise<{ calls: RecordedCall[]; error?: unknown }> {
+  const http = require('node:http') as typeof import('node:http');
+  const https = require('node:https') as typeof import('node:https');
+  const net = require('node:net') as typeof import('node:net');
+  const calls: RecordedCall[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      const url = headers[TARGET_HEADER] ?? `http://unknown${req.url ?? '/'}`;
+      delete headers[TARGET_HEADER];
+      // Set by the redirect, not by the notifier.
+      delete headers.connection;
+      try {
+        headers.host = new URL(url).host;
+      } catch {
+        // Keep the recorder's host.
+      }
+      calls.push({
+        method: req.method ?? 'GET',
+        url,
+        headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const base = `http://127.0.0.1:${port}`;
+  const saved = {
+    httpRequest: http.request,
+    httpGet: http.get,
+    httpsRequest: https.request,
+    httpsGet: https.get,
+    fetch: globalThis.fetch,
+    connect: net.Socket.prototype.connect,
+  };
+
+  type Args = unknown[];
+  const redirect =
+    (protocol: 'http:' | 'https:') =>
+    (...args: Args): import('node:http').ClientRequest => {
+      const callback =
+        typeof args[args.length - 1] === 'function'
+          ? (args.pop() as (res: import('node:http').IncomingMessage) => void)
+          : undefined;
+      let target: URL;
+      let options: import('node:http').RequestOptions;
+      if (typeof args[0] === 'string' || args[0] instanceof URL) {
+        target = new URL(String(args[0]));
+        options = (args[1] ?? {}) as import('node:http').RequestOptions;
+      } else {
+        options = (args[0] ?? {}) as import('node:http').RequestOptions;
+        const host = options.hostname ?? options.host ?? 'localhost';
+        target = new URL(
+          `${options.protocol ?? protocol}//${host.includes(':') ? `[${host}]` : host}` +
+            `${options.port ? `:${String(options.port)}` : ''}${options.path ?? '/'}`,
+        );
+      }
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(options.headers ?? {})) {
+        if (value !== undefined)
+          headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
+      }
+      headers[TARGET_HEADER] = target.href;
+      return saved.httpRequest(
+        `${base}${target.pathname}${target.search}`,
+        {
+          method: options.method ?? 'GET',
+          headers,
+          agent: false,
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+        },
+        callback,
+      );
+    };
+  const getter =
+    (protocol: 'http:' | 'https:') =>
+    (...args: Args): import('node:http').ClientRequest => {
+      const req = redirect(protocol)(...args);
+      req.end();
+      return req;
+    };
+  const patch = (target: object, key: string, value: unknown): void => {
+    Object.defineProperty(target, key, { value, writable: true, configurable: true });
+  };
+  patch(http, 'request', redirect('http:'));
+  patch(http, 'get', getter('http:'));
+  patch(https, 'request', redirect('https:'));
+  patch(https, 'get', getter('https:'));
+  globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
+    const req = new Request(input, init);
+    const target = new URL(req.url);
+    const headers = new Headers(req.headers);
+    headers.set(TARGET_HEADER, target.href);
+    const body = req.body ? await req.arrayBuffer() : undefined;
+    return saved.fetch(`${base}${target.pathname}${target.search}`, {
+      method: req.method,
+      headers,
+      ...(body ? { body } : {}),
+      signal: req.signal,
+      redirect: 'manual',
+    });
+  };
+  net.Socket.prototype.connect = function (this: import('node:net').Socket, ...args: Args) {
+    // net.connect() passes its normalised [options, callback] as one argument.
+    const first = Array.isArray(args[0]) ? (args[0] as unknown[])[0] : args[0];
+    const to = (
+      typeof first === 'object' && first !== null
+        ? first
+        : /^\d+$/.test(String(first))
+          ? { port: first, host: args[1] }
+          : { path: first }
+    ) as { port?: unknown; host?: unknown; path?: unknown };
+    if (
+      // http.request passes `path: null` for TCP.
+      (to.path === undefined || to.path === null) &&
+      Number(to.port) === port &&
+      (to.host === undefined || to.host === '127.0.0.1' || to.host === 'localhost')
+    ) {
+      return (saved.connect as (...a: Args) => import('node:net').Socket).apply(this, args);
+    }
+    const where =
+      typeof to.path === 'string'
+        ? to.path
+        : `${String(to.host ?? 'localhost')}:${String(to.port)}`;
+    process.nextTick(() =>
+      this.destroy(new Error(`plugboard render sends nothing: refused a connection to ${where}`)),
+    );
+    return this;
+  } as typeof net.Socket.prototype.connect;
+
+  try {
+    await fn();
+    return { calls };
+  } catch (error) {
+    return { calls, error };
+  } finally {
+    patch(http, 'request', saved.httpRequest);
+    patch(http, 'get', saved.httpGet);
+    patch(https, 'request', saved.httpsRequest);
+    patch(https, 'get', saved.httpsGet);
+    globalThis.fetch = saved.fetch;
+    net.Socket.prototype.connect = saved.connect;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+/** Header names whose values are credentials, whatever the notifier. */
+const SECRET_HEADER =
+  /^(authorization|proxy-authorization|cookie)$|token|secret|password|api-?key/i;
+/** Values of such headers that are fixed words, not credentials (JIRA's XSRF opt-out). */
+const NOT_SECRET = new Set(['no-check']);
+/** Query parameters whose values are credentials (robot tokens, signatures in the URL). */
+const SECRET_PARAM = /token|key|secret|sign|password|auth/i;
+
+/**
+ * `render` for a notifier without render(): run its notify() against the
+ * recorder and print each request it made (method, URL, headers, body), with
+ * its secret settings and credential headers masked.
+ */
+async function previewNotify(
+  plugin: NotificationPlugin,
+  notification: Notification,
+  config: PluginConfig,
+  instanceId: string,
+  raw: boolean,
+): Promise<void> {
+  const sdkTesting = require('@plugboard/sdk/testing') as typeof import('@plugboard/sdk/testing');
+  const ctx = sdkTesting.createTestContext(config, {
+    instanceId,
+    idempotencyKey: 'render-preview',
+  });
+  const fields: ConfigField[] = plugin.configFields();
+  if (!(await plugin.isConfigured(ctx))) {
+    const missing = fields
+      .filter(
+        (f) => f.required !== false && [undefined, null, ''].includes(config[f.name] as never),
+      )
+      .map((f) => f.name);
+    throw new Error(
+      `${plugin.slug} has no render(), and its notify() cannot be previewed without its settings` +
+        (missing.length > 0 ? ` (${missing.join(', ')})` : '') +
+        ': give them with --set key=value or in a route instance',
+    );
+  }
+  const secrets = fields
+    .filter((f) => f.type === 'secret')
+    .map((f) => config[f.name])
+    .filter((v): v is string => typeof v === 'string' && v.length >= 4);
+  const mask = (text: string): string =>
+    secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+  const maskUrl = (text: string): string => {
+    try {
+      const url = new URL(text);
+      if (url.password) url.password = 'redacted';
+      for (const name of [...url.searchParams.keys()]) {
+        if (SECRET_PARAM.test(name)) url.searchParams.set(name, 'redacted');
+      }
+      return mask(url.toString());
+    } catch {
+      return mask(text);
+    }
+  };
+
+  const timer = setTimeout(() => ctx.abortController.abort(), ctx.timeoutMs);
+  const { calls, error } = await recordRequests(() =>
+    plugin.notify(notification, ctx).finally(() => clearTimeout(timer)),
+  );
+  const slug = plugin.slug;
+  if (calls.length === 0) {
+    throw new Error(
+      `${slug} has no render() and no preview: its notify() ${
+        error === undefined
+          ? 'made no HTTP request'
+          : `made no HTTP request before failing: ${describeErrorChain(error).split('\n').join(' | ')}`
+      }`,
+    );
+  }
+  process.stderr.write(
+    `plugboard: ${slug} has no render(): ran its notify() for ${notification.kind} against a local ` +
+      `recorder (nothing was sent; every answer was 200 {}); it made ${calls.length} request(s)\n`,
+  );
+  calls.forEach((call, i) => {
+    const contentType = call.headers['content-type'] ?? 'no content type';
+    process.stderr.write(
+      `plugboard: ${slug} would send ${call.method} ${maskUrl(call.url)}: ` +
+        (call.body === ''
+          ? 'no body\n'
+          : `${Buffer.byteLength(call.body)} bytes of ${contentType}\n`),
+    );
+    const lines = [`${call.method} ${maskUrl(call.url)}`];
+    for (const [name, value] of Object.entries(call.headers)) {
+      const secret = SECRET_HEADER.test(name) && !NOT_SECRET.has(value);
+      lines.push(`${name}: ${secret ? '[redacted]' : mask(value)}`);
+    }
+    let body = call.body;
+    if (!raw && /json/i.test(contentType)) {
+      try {
+        body = JSON.stringify(JSON.parse(body) as unknown, null, 2);
+      } catch {
+        // Not JSON after all: as sent.
+      }
+    }
+    lines.push('', mask(body));
+    const text = lines.join('\n');
+    process.stdout.write(`${i > 0 ? '\n' : ''}${text.endsWith('\n') ? text : `${text}\n`}`);
+  });
+  if (error !== undefined) {
+    process.stderr.write(
+      `plugboard: ${slug}: the preview is incomplete: notify() needs real answers from the ` +
+        'target and stopped with: ' +
+        `${describeErrorChain(error).split('\n').join(' | ')}\n`,
+    );
+  }
+}
 
 program.parseAsync(process.argv).catch(fail);

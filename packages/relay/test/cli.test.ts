@@ -419,6 +419,41 @@ describe('plugboard send-test', () => {
     expect(res.stdout + res.stderr + legacy.stdout + legacy.stderr).not.toContain(CLIENT_SECRET);
   });
 
+  it('sends a fresh sample each time, and says when --exact made a duplicate', async () => {
+    const sink = await startSink({ kind: 'ok' });
+    const dir = tempDir('pb-cli-');
+    const config = writeConfig(dir, relayConfig({ dataDir: join(dir, 'data'), sinkUrl: sink.url }));
+    const relay = await startRelay({ config, cwd: dir });
+    const send = (...extra: string[]) =>
+      runCli(['send-test', 'issue.created', '--config', config, '--url', relay.url, ...extra], {
+        cwd: dir,
+      });
+    const answer = (stdout: string) =>
+      JSON.parse(stdout.slice(4)) as { status: string; duplicateOf?: string };
+
+    // Content de-duplication survives restarts: the recorded sample twice is one webhook.
+    for (const res of [await send(), await send()]) {
+      expect(res.code).toBe(0);
+      expect(answer(res.stdout)).toMatchObject({ status: 'accepted' });
+      expect(res.stderr).toBe('');
+    }
+    await waitFor(() => sink.requests.length === 2, 'two deliveries at the sink');
+    const ids = sink.requests.map(
+      (r) => (r.body as { data: { group: { id: string } } }).data.group.id,
+    );
+    expect(new Set(ids).size).toBe(2);
+
+    const first = await send('--exact');
+    expect(answer(first.stdout).status).toBe('accepted');
+    const again = await send('--exact');
+    expect(again.code).toBe(0);
+    expect(answer(again.stdout).status).toBe('duplicate');
+    expect(again.stderr).toMatch(
+      /took this issue\.created as a duplicate of webhook \S+: .*nothing is delivered/,
+    );
+    expect(again.stderr).toContain('leave out --exact');
+  });
+
   it('lists the known kinds for an unknown kind', async () => {
     const cwd = tempDir('pb-cli-');
     const config = writeConfig(cwd, { sentry: { clientSecret: CLIENT_SECRET } });
@@ -443,6 +478,43 @@ describe('plugboard send-test', () => {
     expect(res.stderr).toContain('cannot reach the relay');
     expect(res.stderr).toContain('--url');
     expect(res.stderr).not.toContain(CLIENT_SECRET);
+  });
+});
+
+describe('plugboard routes test', () => {
+  afterEach(() => cleanup());
+
+  it('takes the sample names send-test and render take', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      routes: [
+        { name: 'errors', matchers: ['level="error"'], instances: [{ plugin: 'log' }] },
+        { name: 'rest', instances: [{ plugin: 'log' }] },
+      ],
+    });
+    const issue = await runCli(['routes', 'test', 'issue.created', '--config', config], { cwd });
+    expect(issue.stderr).toBe('');
+    expect(issue.code).toBe(0);
+    expect(issue.stdout).toMatch(
+      /^issue\.created from issue\.created \(resource issue, from the sample\)/,
+    );
+    expect(issue.stdout).toContain('1. errors: MATCH → errors/log');
+
+    const legacy = await runCli(
+      ['routes', 'test', 'legacy_webhook', '--config', config, '--json'],
+      {
+        cwd,
+      },
+    );
+    expect(legacy.code).toBe(0);
+    expect(JSON.parse(legacy.stdout)).toMatchObject({
+      kind: 'legacy_webhook.triggered',
+      resource: 'legacy_webhook',
+    });
+
+    const unknown = await runCli(['routes', 'test', 'issue.exploded', '--config', config], { cwd });
+    expect(unknown.code).toBe(65);
+    expect(unknown.stderr).toContain('no sample webhook "issue.exploded"; known kinds:');
   });
 });
 
@@ -547,5 +619,26 @@ describe('plugboard deliveries', () => {
     const none = await cli('replay');
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/name delivery ids, or a filter/);
+  });
+
+  it('says the relay itself needs api.token when its API is disabled', async () => {
+    const cwd = tempDir('pb-cli-');
+    // The relay runs without api.token; the CLI's own configuration has one.
+    const relay = await startRelay({
+      config: writeConfig(
+        cwd,
+        relayConfig({ dataDir: `${cwd}/data`, sinkUrl: 'http://127.0.0.1:9' }),
+      ),
+      cwd,
+    });
+    const cliConfig = writeConfig(cwd, { api: { token: 'cli-api-token-0123456789' } }, 'cli.yaml');
+    const res = await runCli(['deliveries', 'list', '--config', cliConfig, '--url', relay.url], {
+      cwd,
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^plugboard: \[PB_API_DISABLED\] /);
+    expect(res.stderr).not.toContain('PB_SIGNATURE_MISSING');
+    expect(res.stderr).toMatch(/started without api\.token/);
+    expect(res.stderr).toMatch(/Start the relay itself .*api\.token/);
   });
 });

@@ -6,7 +6,9 @@ import {
   RELAY_DIR,
   requireBuiltRelay,
   runCli,
+  startSink,
   tempDir,
+  WEBHOOK_SECRET,
   writeConfig,
 } from './integration/helpers';
 
@@ -112,7 +114,48 @@ describe('plugboard render', () => {
     );
   });
 
-  it('prints the default text for a notifier without render()', async () => {
+  it('runs notify() of a notifier without render() against a recorder and prints the request', async () => {
+    // The configured URL is a real local receiver: render must not reach it.
+    const sink = await startSink({ kind: 'ok' });
+    const res = await runCli(
+      [
+        'render',
+        'webhook',
+        'issue.created',
+        '--set',
+        `urls=${sink.url}/hook?token=${TOKEN}`,
+        '--set',
+        `secret=${WEBHOOK_SECRET}`,
+        '--set',
+        `headers=Authorization: Bearer ${TOKEN}\nX-Team: ops`,
+        '--config',
+        configWith([{ plugin: 'feishu', config: {} }]),
+      ],
+      { cwd: RELAY_DIR },
+    );
+    expect(res.code).toBe(0);
+    expect(sink.requests).toHaveLength(0);
+    const [head, ...rest] = res.stdout.split('\n\n');
+    const lines = head!.split('\n');
+    expect(lines[0]).toBe(`POST ${sink.url}/hook?token=redacted`);
+    expect(lines).toContain('content-type: application/json');
+    expect(lines).toContain('authorization: [redacted]');
+    expect(lines).toContain('x-team: ops');
+    expect(lines.some((l) => /^webhook-signature: v1,/.test(l))).toBe(true);
+    // What the webhook notifier really sends: its JSON envelope, not a text template.
+    const body = JSON.parse(rest.join('\n\n')) as { type: string; data: { group: unknown } };
+    expect(body.type).toBe('issue.created');
+    expect(body.data.group).toMatchObject({ shortId: 'FRONT-END-9' });
+    const length = Number(lines.find((l) => l.startsWith('content-length: '))!.split(': ')[1]);
+    expect(res.stderr).toContain(
+      `webhook would send POST ${sink.url}/hook?token=redacted: ${length} bytes of application/json`,
+    );
+    expect(res.stderr).toContain('nothing was sent');
+    expect(res.stdout + res.stderr).not.toContain(TOKEN);
+    expect(res.stdout + res.stderr).not.toContain(WEBHOOK_SECRET);
+  });
+
+  it('says plainly when a notifier without render() cannot be previewed', async () => {
     const res = await runCli(
       [
         'render',
@@ -121,13 +164,12 @@ describe('plugboard render', () => {
         '--config',
         configWith([{ plugin: 'feishu', config: {} }]),
       ],
-      {
-        cwd: RELAY_DIR,
-      },
+      { cwd: RELAY_DIR },
     );
-    expect(res.code).toBe(0);
-    expect(res.stdout).toContain('### New issue: ReferenceError: blooopy is not defined');
-    expect(res.stdout).toContain('FRONT-END-9');
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(
+      /webhook has no render\(\), and its notify\(\) cannot be previewed without its settings \(urls\)/,
+    );
   });
 
   it('fails clearly on an unknown fixture or plugin', async () => {
@@ -136,7 +178,13 @@ describe('plugboard render', () => {
       cwd: RELAY_DIR,
     });
     expect(missing.code).not.toBe(0);
-    expect(missing.stderr).toContain('neither a sample kind');
+    expect(missing.stderr).toContain('cannot read nope.json: ENOENT');
+    // A name that is no file is taken for a sample kind: the known ones are listed.
+    const kind = await runCli(['render', 'dingtalk', 'issue.exploded', '--config', config], {
+      cwd: RELAY_DIR,
+    });
+    expect(kind.code).not.toBe(0);
+    expect(kind.stderr).toContain('no sample webhook "issue.exploded"; known kinds: issue.created');
     const unknown = await runCli(
       ['render', 'no-such-plugin', 'issue.created', '--config', config],
       {

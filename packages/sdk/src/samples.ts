@@ -1,3 +1,4 @@
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebhookError } from './errors';
@@ -36,8 +37,18 @@ export interface Sample {
   pretty: string;
 }
 
+export interface LoadSampleOptions {
+  /**
+   * Give the sample fresh ids (issue id, event id, incident start, comment id,
+   * installation uuid), so that its dedup key differs from every earlier one:
+   * a relay drops a second webhook with the same content as a redelivery.
+   * Default false: the body exactly as recorded.
+   */
+  unique?: boolean;
+}
+
 /** A recorded webhook body. Throws `PB_PAYLOAD_UNSUPPORTED` for a kind without a sample. */
-export function loadSample(kind: string): Sample {
+export function loadSample(kind: string, options: LoadSampleOptions = {}): Sample {
   const canonical = ALIASES.get(kind) ?? kind;
   // Checked against the list before touching the disk: `kind` comes from the
   // command line and must not name a path.
@@ -51,12 +62,102 @@ export function loadSample(kind: string): Sample {
   // `..` from both src/ (tests) and dist/ (installed package) reaches the package root.
   const pretty = readFileSync(join(__dirname, '..', 'samples', file), 'utf8');
   const dot = canonical.indexOf('.');
-  return {
-    resource: canonical.slice(0, dot),
-    action: canonical.slice(dot + 1),
-    body: JSON.parse(pretty) as unknown,
-    pretty,
-  };
+  const resource = canonical.slice(0, dot);
+  const body = JSON.parse(pretty) as unknown;
+  if (options.unique) {
+    freshen(resource, body as Json);
+    return {
+      resource,
+      action: canonical.slice(dot + 1),
+      body,
+      pretty: JSON.stringify(body, null, 2) + '\n',
+    };
+  }
+  return { resource, action: canonical.slice(dot + 1), body, pretty };
+}
+
+type Json = Record<string, unknown>;
+
+function child(value: unknown, ...path: string[]): Json | undefined {
+  let current = value;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Json)[key];
+  }
+  return typeof current === 'object' && current !== null ? (current as Json) : undefined;
+}
+
+/** Replace `from` by `to` in every string of `value` (ids also sit in URLs). */
+function replaceEverywhere(value: unknown, from: string, to: string): unknown {
+  if (typeof value === 'string') return value.split(from).join(to);
+  if (Array.isArray(value)) return value.map((v) => replaceEverywhere(v, from, to));
+  if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      (value as Json)[k] = replaceEverywhere(v, from, to);
+    }
+  }
+  return value;
+}
+
+const freshDigits = (length: number): string =>
+  String(randomInt(1, 10)) +
+  Array.from({ length: length - 1 }, () => String(randomInt(0, 10))).join('');
+
+/** Swap an id for a fresh one of the same shape, wherever the body repeats it. */
+function renew(body: Json, holder: Json | undefined, key: string): void {
+  const old = holder?.[key];
+  if (typeof old === 'number') {
+    holder![key] = Number(freshDigits(Math.max(6, String(old).length)));
+  } else if (typeof old === 'string' && old !== '') {
+    const fresh = /^[0-9a-f]{32}$/i.test(old)
+      ? randomBytes(16).toString('hex')
+      : /^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(old)
+        ? randomUUID()
+        : /^\d+$/.test(old)
+          ? freshDigits(Math.max(6, old.length))
+          : `${old}-${randomBytes(4).toString('hex')}`;
+    // A short id ("53") also occurs inside unrelated strings: only the field changes.
+    if (old.length >= 8) replaceEverywhere(body, old, fresh);
+    else holder![key] = fresh;
+  }
+}
+
+/**
+ * Change what each parser builds the dedup key from (see parse/index.ts):
+ * the ids, and a metric alert's start time (set to now, as a new incident).
+ */
+function freshen(resource: string, body: Json): void {
+  const data = child(body, 'data');
+  switch (resource) {
+    case 'issue':
+      renew(body, child(data, 'issue'), 'id');
+      break;
+    case 'event_alert':
+      renew(body, child(data, 'event'), 'event_id');
+      break;
+    case 'error':
+      renew(body, child(data, 'error'), 'event_id');
+      break;
+    case 'metric_alert': {
+      const incident = child(data, 'metric_alert');
+      renew(body, incident, 'id');
+      const now = new Date().toISOString();
+      for (const key of ['date_started', 'date_detected', 'date_created']) {
+        if (incident && typeof incident[key] === 'string') incident[key] = now;
+      }
+      if (incident && typeof incident.date_closed === 'string') incident.date_closed = now;
+      break;
+    }
+    case 'comment':
+      renew(body, data, 'comment_id');
+      break;
+    case 'installation':
+      renew(body, child(data, 'installation'), 'uuid');
+      break;
+    case 'legacy_webhook':
+      renew(body, child(body, 'event'), 'event_id');
+      break;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   humanDuration,
+  loadSample,
   parseLegacyWebhook,
   parseSentryWebhook,
   WebhookError,
@@ -27,6 +28,8 @@ export interface RoutesTestInput {
   body: unknown;
   /** `--resource`; inferred from the body's shape when absent. */
   resource?: string;
+  /** Where `resource` came from, for the report; default `--resource`. */
+  resourceFrom?: string;
   config: Pick<RelayConfig, 'routes' | 'timeIntervals'>;
   /** The time to evaluate silences and mute intervals at. */
   now: number;
@@ -93,6 +96,33 @@ export function readPayloadFile(file: string): unknown {
   }
 }
 
+export interface Payload {
+  /** What it was called on the command line. */
+  name: string;
+  body: unknown;
+  /** The sample's Sentry-Hook-Resource; undefined for a file (inferred from its shape). */
+  resource?: string;
+}
+
+/**
+ * The one lookup of `send-test`, `render` and `routes test`: a sample kind
+ * (`issue.created`, `legacy_webhook`, ...) or a webhook JSON file. A name
+ * that is no sample and does not look like a path is answered with the list
+ * of kinds (`PB_PAYLOAD_UNSUPPORTED`); a file with `readPayloadFile`'s errors.
+ */
+export function readPayload(name: string, options: { unique?: boolean } = {}): Payload {
+  try {
+    const sample = loadSample(name, options);
+    return { name, body: sample.body, resource: sample.resource };
+  } catch (err) {
+    const looksLikeFile = /[\\/]|\.json$/i.test(name) || existsSync(name);
+    if ((err as { code?: unknown }).code !== 'PB_PAYLOAD_UNSUPPORTED' || !looksLikeFile) {
+      throw err;
+    }
+  }
+  return { name, body: readPayloadFile(name) };
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -129,8 +159,9 @@ export function notificationFromPayload(
   file: string,
   body: unknown,
   resource?: string,
+  resourceFrom = '--resource',
 ): { notification: Notification; resource: string; from: string } {
-  const inferred = resource ? { resource, from: '--resource' } : inferResource(body);
+  const inferred = resource ? { resource, from: resourceFrom } : inferResource(body);
   if (!inferred) {
     invalid(
       `cannot tell which Sentry resource ${file} is (no data.issue, data.event, data.error, data.metric_alert, data.comment or data.installation, and not a legacy plugin body): give --resource`,
@@ -155,7 +186,7 @@ export function routesTest(input: RoutesTestInput): RoutesTestReport {
     notification: n,
     resource,
     from,
-  } = notificationFromPayload(input.file, input.body, input.resource);
+  } = notificationFromPayload(input.file, input.body, input.resource, input.resourceFrom);
   const set = notificationLabelSet(n);
   const evaluations = evaluateRoutes(input.config.routes, set);
   const muteReason = muteChecker(input.config);
