@@ -9,13 +9,15 @@ export interface CliIo {
 }
 
 const USAGE = `usage: plugboard-jira fields --url <base URL> --project <KEY> --issue-type <name|id>
-                      [--deployment cloud|server] [--email <e-mail>] [--api-version 2|3]
-                      [--timeout-ms <ms>] [--json]
+                      [--deployment cloud|server] [--email <e-mail>] [--username <user>]
+                      [--api-version 2|3] [--timeout-ms <ms>] [--json]
 
 Prints the fields JIRA offers when creating an issue of that type: id, name,
 type, whether required, and the allowed values, to write the notifier's
 \`fields\` setting. The token is read from the JIRA_TOKEN environment variable
 (Cloud: an API token, with --email; Server/Data Center: a personal access token).
+Server/Data Center sites without tokens: --username, with the password in the
+JIRA_PASSWORD environment variable (sent as basic auth).
 `;
 
 function parseArgs(argv: string[]): { command?: string; flags: Map<string, string | true> } {
@@ -61,16 +63,26 @@ export async function main(
   const issueType = get('issue-type');
   const deployment = (get('deployment') ?? 'cloud') as Deployment;
   const email = get('email');
-  const token = io.env.JIRA_TOKEN;
+  const username = get('username');
+  const basic = username !== undefined;
+  const token = basic ? undefined : io.env.JIRA_TOKEN;
+  const password = basic ? io.env.JIRA_PASSWORD : undefined;
   const missing = [
     !url && '--url',
     !project && '--project',
     !issueType && '--issue-type',
-    !token && 'JIRA_TOKEN (environment)',
+    !basic && !token && 'JIRA_TOKEN (environment)',
+    basic && !password && 'JIRA_PASSWORD (environment, with --username)',
     deployment === 'cloud' && !email && '--email (Cloud)',
   ].filter(Boolean);
   if (deployment !== 'cloud' && deployment !== 'server') {
     io.err(`--deployment must be cloud or server\n`);
+    return 2;
+  }
+  if (basic && deployment === 'cloud') {
+    io.err(
+      '--username is for Server/Data Center basic auth (--deployment server); Cloud uses --email and JIRA_TOKEN\n',
+    );
     return 2;
   }
   if (missing.length > 0) {
@@ -87,7 +99,7 @@ export async function main(
     baseUrl: url as string,
     deployment,
     ...(email ? { email } : {}),
-    token: token as string,
+    ...(basic ? { basic: { username, password: password as string } } : { token: token as string }),
     apiVersion: Number(version) as ApiVersion,
     timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : 15_000,
     signal: AbortSignal.timeout(60_000),

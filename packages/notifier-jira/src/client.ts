@@ -3,14 +3,17 @@ import { DeliveryError, retryAfter, retryable, unrecoverable } from '@plugboard/
 import type { ApiVersion, Deployment } from './convert';
 import { readFields, readIssueType, readLegacyCreateMeta, pickIssueType } from './meta';
 import type { CreateMeta, FieldMeta, IssueTypeRef } from './meta';
-import { normaliseBaseUrl } from './config';
+import { normaliseBaseUrl, type JiraAuth } from './config';
 import { JIRA_NOTIFIER_VERSION } from './version';
 
 export interface ClientOptions {
   baseUrl: string;
   deployment: Deployment;
   email?: string;
-  token: string;
+  /** Cloud API token, or Server/DC personal access token; not with `basic`. */
+  token?: string;
+  /** Server/DC basic auth, for sites without personal access tokens. */
+  basic?: { username: string; password: string };
   apiVersion: ApiVersion;
   timeoutMs: number;
   signal?: AbortSignal;
@@ -51,13 +54,33 @@ export class JiraClient {
   readonly baseUrl: string;
   private readonly authorization: string;
 
+  /** What must never appear in an error: the token or password. */
+  private readonly secrets: string[];
+
   constructor(private readonly options: ClientOptions) {
     this.baseUrl = normaliseBaseUrl(options.baseUrl);
-    // Cloud: e-mail + API token as basic auth. Server/DC: a personal access token as Bearer.
+    // Cloud: e-mail + API token as basic auth. Server/DC: a personal access
+    // token as Bearer, or (sites without tokens) user name + password as basic.
+    const basic = (user: string, secret: string): string =>
+      `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`;
     this.authorization =
       options.deployment === 'cloud'
-        ? `Basic ${Buffer.from(`${options.email ?? ''}:${options.token}`).toString('base64')}`
-        : `Bearer ${options.token}`;
+        ? basic(options.email ?? '', options.token ?? '')
+        : options.basic
+          ? basic(options.basic.username, options.basic.password)
+          : `Bearer ${options.token ?? ''}`;
+    this.secrets = [options.token, options.basic?.password].filter(
+      (v): v is string => typeof v === 'string' && v !== '',
+    );
+  }
+
+  /** Client options for the credentials of a configuration. */
+  static authOptions(auth: JiraAuth): Pick<ClientOptions, 'email' | 'token' | 'basic'> {
+    if (auth.kind === 'cloud') return { email: auth.email, token: auth.token };
+    if (auth.kind === 'basic') {
+      return { basic: { username: auth.username, password: auth.password } };
+    }
+    return { token: auth.token };
   }
 
   get apiVersion(): ApiVersion {
@@ -121,12 +144,14 @@ export class JiraClient {
       const check =
         this.options.deployment === 'cloud'
           ? 'check `email` and `token` (a Cloud API token is used as basic auth with the account e-mail), and that `deployment` is cloud'
-          : 'check `token` (a Server/Data Center personal access token, sent as Bearer), and that `deployment` is server';
+          : this.options.basic
+            ? 'check `username` and `password` (sent as basic auth; a CAPTCHA after failed logins also refuses them until someone signs in through the browser), and that `deployment` is server'
+            : 'check `token` (a Server/Data Center personal access token, sent as Bearer), and that `deployment` is server';
       return unrecoverable(`${head}: JIRA did not accept the credentials: ${check}`, { status });
     }
     if (status === 403) {
       return unrecoverable(
-        `${withDetail} (the account of \`token\`${this.options.deployment === 'cloud' ? '/`email`' : ''} lacks permission: it needs Browse and Create Issues in the project; a CAPTCHA after failed logins also answers 403)`,
+        `${withDetail} (the account of ${this.options.basic ? '`username`' : `\`token\`${this.options.deployment === 'cloud' ? '/`email`' : ''}`} lacks permission: it needs Browse and Create Issues in the project; a CAPTCHA after failed logins also answers 403)`,
         { status },
       );
     }
@@ -172,7 +197,7 @@ export class JiraClient {
     }
     const message = err instanceof Error ? err.message : String(err);
     return retryable(
-      `${where}: request failed${codeText ? ` (${codeText})` : ''}: ${message.split(this.options.token).join('***')}`,
+      `${where}: request failed${codeText ? ` (${codeText})` : ''}: ${this.secrets.reduce((m, secret) => m.split(secret).join('***'), message)}`,
     );
   }
 
@@ -182,15 +207,39 @@ export class JiraClient {
    * The fields of one project's issue type. Uses the paged endpoints
    * (Data Center 9 removed the all-in-one createmeta, Cloud deprecated it)
    * and falls back to the legacy one only when they answer 404.
+   *
+   * A 404 is also how the paged endpoint says the project does not exist.
+   * On Data Center 9 the legacy endpoint is gone, and its own 404 ("Issue
+   * Does Not Exist": JIRA reads `createmeta` as an issue key) would hide
+   * that, so the paged endpoint's answer is the one reported: at once when
+   * it names the project, else when the legacy endpoint answers 404 too.
    */
   async createMeta(projectKey: string, issueType: string): Promise<CreateMeta> {
     const base = this.api(`/issue/createmeta/${encodeURIComponent(projectKey)}/issuetypes`);
+    const what = `read the issue types of project ${projectKey}`;
     const first = await this.request('GET', base, {
       query: { startAt: 0, maxResults: PAGE_SIZE },
       allow: [404],
-      what: `read the issue types of project ${projectKey}`,
+      what,
     });
-    if (first.status === 404) return this.legacyCreateMeta(projectKey, issueType);
+    if (first.status === 404) {
+      const detail = jiraErrorText(first.data);
+      if (/\bproject\b/i.test(detail)) {
+        throw unrecoverable(
+          `jira: project ${projectKey} was not found, or the account cannot see it: ` +
+            `${this.where('GET', base)} answered HTTP 404: ${detail} ` +
+            "(check `projectKey` and the account's permissions)",
+          { status: 404 },
+        );
+      }
+      return this.legacyCreateMeta(projectKey, issueType, () => {
+        const paged = this.httpError(first, 'GET', base, { what });
+        return unrecoverable(
+          `${paged.message}; the legacy ${this.api('/issue/createmeta')} answered 404 as well`,
+          { status: 404 },
+        );
+      });
+    }
 
     const types = await this.pages(base, first, ['values', 'issueTypes'], readIssueType, {
       what: `read the issue types of project ${projectKey}`,
@@ -202,17 +251,17 @@ export class JiraClient {
       );
     }
     const path = `${base}/${encodeURIComponent(picked.id)}`;
-    const what = `read the fields of ${projectKey} / ${picked.name}`;
+    const whatFields = `read the fields of ${projectKey} / ${picked.name}`;
     const firstFields = await this.request('GET', path, {
       query: { startAt: 0, maxResults: PAGE_SIZE },
-      what,
+      what: whatFields,
     });
     const fields = await this.pages(
       path,
       firstFields,
       ['values', 'fields'],
       (raw) => readFields([raw])[0],
-      { what },
+      { what: whatFields },
     );
     return { projectKey, issueType: picked, fields };
   }
@@ -254,7 +303,12 @@ export class JiraClient {
     return out;
   }
 
-  private async legacyCreateMeta(projectKey: string, issueType: string): Promise<CreateMeta> {
+  /** `notFound`: the error for a 404, which says nothing about the project here. */
+  private async legacyCreateMeta(
+    projectKey: string,
+    issueType: string,
+    notFound: () => DeliveryError,
+  ): Promise<CreateMeta> {
     const numeric = /^\d+$/.test(issueType.trim());
     const res = await this.request('GET', this.api('/issue/createmeta'), {
       query: {
@@ -262,8 +316,10 @@ export class JiraClient {
         ...(numeric ? { issuetypeIds: issueType.trim() } : { issuetypeNames: issueType.trim() }),
         expand: 'projects.issuetypes.fields',
       },
+      allow: [404],
       what: `read the create-metadata of project ${projectKey}`,
     });
+    if (res.status === 404) throw notFound();
     const meta = readLegacyCreateMeta(res.data, projectKey, issueType);
     if ('missing' in meta) {
       throw unrecoverable(

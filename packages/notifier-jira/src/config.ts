@@ -11,7 +11,10 @@ export type JiraConfig = {
   /** Cloud: the Atlassian account e-mail the API token belongs to. */
   email?: string;
   /** Cloud API token (basic auth with the e-mail) or Server/DC personal access token (Bearer). */
-  token: string;
+  token?: string;
+  /** Server/DC without personal access tokens: basic auth with `username` and `password`. */
+  username?: string;
+  password?: string;
   projectKey: string;
   /** Issue type name (`Bug`) or id (`10004`). */
   issueType: string;
@@ -61,7 +64,22 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     name: 'token',
     label: 'API token',
     type: 'secret',
-    help: 'Cloud: an API token (id.atlassian.com). Server/Data Center: a personal access token.',
+    required: false,
+    help: 'Cloud: an API token (id.atlassian.com), required. Server/Data Center: a personal access token, or leave it empty and give username and password.',
+  },
+  {
+    name: 'username',
+    label: 'User name (Server/Data Center basic auth)',
+    type: 'text',
+    required: false,
+    help: 'Server/Data Center sites without personal access tokens (before 8.14): the user to sign in as, with password. Leave empty to use token.',
+  },
+  {
+    name: 'password',
+    label: 'Password (Server/Data Center basic auth)',
+    type: 'secret',
+    required: false,
+    help: 'The password of username; sent as HTTP basic auth, so use https.',
   },
   { name: 'projectKey', label: 'Project key', type: 'text', placeholder: 'OPS' },
   {
@@ -202,12 +220,62 @@ export function parseFields(text: string | undefined): ParsedFields {
   return out;
 }
 
+export type JiraAuth =
+  | { kind: 'cloud'; email: string; token: string }
+  | { kind: 'bearer'; token: string }
+  | { kind: 'basic'; username: string; password: string };
+
+/** The credentials a configuration gives, or what is wrong with them (never their values). */
+export function authProblems(
+  config: Pick<JiraConfig, 'deployment' | 'email' | 'token' | 'username' | 'password'>,
+): string[] {
+  const has = (v: string | undefined): boolean => typeof v === 'string' && v.trim() !== '';
+  const problems: string[] = [];
+  if (config.deployment === 'cloud') {
+    if (!has(config.email)) {
+      problems.push('email: required on Cloud (the API token is used with the account e-mail)');
+    }
+    if (!has(config.token)) problems.push('token: required on Cloud (an API token)');
+    if (has(config.username) || has(config.password)) {
+      problems.push(
+        'username/password: only for JIRA Server/Data Center (deployment: server); Cloud uses email and an API token',
+      );
+    }
+    return problems;
+  }
+  const basic = has(config.username) || has(config.password);
+  if (has(config.token) && basic) {
+    problems.push(
+      'token and username/password: give one, a personal access token (token) or basic auth (username and password)',
+    );
+  } else if (basic) {
+    if (!has(config.username)) problems.push('username: required with password (basic auth)');
+    if (!has(config.password)) problems.push('password: required with username (basic auth)');
+  } else if (!has(config.token)) {
+    problems.push(
+      'token: required on Server/Data Center (a personal access token), or give username and password for basic auth',
+    );
+  }
+  return problems;
+}
+
+/** The credentials to send; call after `authProblems` found none. */
+export function authOf(
+  config: Pick<JiraConfig, 'deployment' | 'email' | 'token' | 'username' | 'password'>,
+): JiraAuth {
+  if (config.deployment === 'cloud') {
+    return { kind: 'cloud', email: config.email ?? '', token: config.token ?? '' };
+  }
+  if (config.username || config.password) {
+    return { kind: 'basic', username: config.username ?? '', password: config.password ?? '' };
+  }
+  return { kind: 'bearer', token: config.token ?? '' };
+}
+
 /** Problems that need no JIRA: missing credentials, bad templates, unreadable `fields`. */
 export function localProblems(config: JiraConfig): string[] {
   const problems: string[] = [];
-  if (config.deployment === 'cloud' && !config.email) {
-    problems.push('email: required on Cloud (the API token is used with the account e-mail)');
-  }
+  problems.push(...authProblems(config));
   if (!config.projectKey.trim()) problems.push('projectKey: must not be empty');
   if (!config.issueType.trim()) problems.push('issueType: must not be empty');
   if (!(config.timeoutMs > 0))

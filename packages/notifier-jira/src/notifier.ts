@@ -1,7 +1,7 @@
 import { NotificationPlugin, retryable, unrecoverable } from '@plugboard/sdk';
 import type { ConfigField, Notification, NotifyContext } from '@plugboard/sdk';
 import { JiraClient } from './client';
-import { apiVersionOf, CONFIG_FIELDS, localProblems, normaliseBaseUrl } from './config';
+import { apiVersionOf, authOf, CONFIG_FIELDS, localProblems, normaliseBaseUrl } from './config';
 import type { JiraConfig } from './config';
 import type { ConvertOptions } from './convert';
 import { buildComment, buildDescription } from './description';
@@ -296,8 +296,7 @@ export class JiraNotifier extends NotificationPlugin<JiraConfig> {
     return new JiraClient({
       baseUrl: config.baseUrl,
       deployment: config.deployment,
-      ...(config.email ? { email: config.email } : {}),
-      token: config.token,
+      ...JiraClient.authOptions(authOf(config)),
       apiVersion: apiVersionOf(config),
       timeoutMs,
       signal,
@@ -311,6 +310,7 @@ export class JiraNotifier extends NotificationPlugin<JiraConfig> {
       client.apiVersion,
       config.deployment,
       config.email ?? '',
+      config.username ?? '',
       config.projectKey,
       config.issueType,
     ].join('|');

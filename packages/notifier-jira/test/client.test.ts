@@ -94,6 +94,42 @@ describe('create-metadata', () => {
     expect(err.code).toBe('PB_DELIVERY_FAILED');
   });
 
+  // Data Center 9: the paged endpoint says the project does not exist; the
+  // legacy endpoint no longer exists and reads `createmeta` as an issue key.
+  const ISSUE_DOES_NOT_EXIST = { errorMessages: ['Issue Does Not Exist'], errors: {} };
+
+  it("reports the paged endpoint's 404 for a missing project, without the legacy fallback", async () => {
+    const scope = nock(BASE)
+      .get('/rest/api/2/issue/createmeta/NOPE/issuetypes')
+      .query({ startAt: 0, maxResults: 50 })
+      .reply(404, { errorMessages: ['Project not found'], errors: {} });
+    const err = await rejection(client().createMeta('NOPE', 'Bug'));
+    expect(scope.isDone()).toBe(true);
+    expect(err.code).toBe('PB_DELIVERY_UNRECOVERABLE');
+    expect(err.status).toBe(404);
+    expect(err.message).toContain('project NOPE was not found');
+    expect(err.message).toContain('Project not found');
+    expect(err.message).not.toContain('Issue Does Not Exist');
+  });
+
+  it("reports the paged endpoint's 404 when the legacy endpoint answers 404 too", async () => {
+    const scope = nock(BASE)
+      .get('/rest/api/2/issue/createmeta/NOPE/issuetypes')
+      .query(true)
+      .reply(404, { errorMessages: ['The requested resource was not found'], errors: {} })
+      .get('/rest/api/2/issue/createmeta')
+      .query(true)
+      .reply(404, ISSUE_DOES_NOT_EXIST);
+    const err = await rejection(client().createMeta('NOPE', 'Bug'));
+    expect(scope.isDone()).toBe(true);
+    expect(err.code).toBe('PB_DELIVERY_UNRECOVERABLE');
+    expect(err.message).toContain(
+      'GET /rest/api/2/issue/createmeta/NOPE/issuetypes answered HTTP 404: The requested resource was not found',
+    );
+    expect(err.message).toContain('answered 404 as well');
+    expect(err.message).not.toContain('Issue Does Not Exist');
+  });
+
   it('names the issue types when the configured one does not exist', async () => {
     nock(BASE)
       .get('/rest/api/2/issue/createmeta/EX/issuetypes')
