@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Request } from 'express';
 import jwt from 'jsonwebtoken';
 import { PluginRegistry } from '@plugboard/sdk';
 import type { Identity } from '@plugboard/sso';
@@ -11,6 +12,10 @@ import { groupsOf, policyFrom, roleOf, UserDirectory } from '../src/auth/users';
 import { loadConfig, type LoadedConfig } from '../src/config/load';
 import { SSO_DEFAULTS, type SsoConfig } from '../src/config/sso-schema';
 import { SqliteStore } from '../src/store/sqlite';
+import { PostgresStore } from '../src/store/postgres';
+import type { Store } from '../src/store/types';
+import { clientAddress, limitKey, SignInRateLimit } from '../src/auth/rate-limit';
+import { PG_URL, probePostgres, psql, uniqueName } from './helpers/faults-process';
 import { builtinPlugins } from '../src/relay';
 
 // Unit tier: sessions, CSRF tokens, roles, the sign-in rules, the audit log
@@ -268,8 +273,154 @@ describe('AuditLog', () => {
       outcome: 'refused',
       code: 'PB_SSO_STATE_MISMATCH',
       reason: 'state_mismatch',
+      count: 1,
+      lastAt: c.now() - 1000,
     });
     expect(await audit.list(1)).toHaveLength(1);
+  });
+});
+
+// The collapsing goes through the store's counter and conditional writes,
+// which each backend implements: both run it.
+const { skip: skipPg, unavailable: pgUnavailable } = probePostgres('AuditLog on PostgreSQL');
+
+describe.each([
+  [
+    'SQLite',
+    async (now: () => number) => {
+      const s = new SqliteStore({ dataDir: join(dir, 'audit'), now });
+      return { store: s as Store, cleanup: () => s.close() };
+    },
+  ],
+  [
+    'PostgreSQL',
+    async (now: () => number) => {
+      if (pgUnavailable) throw new Error(`PostgreSQL is not reachable: ${pgUnavailable}`);
+      const schema = uniqueName('pb_audit');
+      const pg = new PostgresStore({ connectionString: PG_URL, schema, maxConnections: 2, now });
+      return {
+        store: pg as Store,
+        cleanup: async () => {
+          await pg.close();
+          psql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        },
+      };
+    },
+  ],
+] as const)('AuditLog refusals on %s', (name, open) => {
+  const run = name === 'PostgreSQL' && skipPg ? it.skip : it;
+  const refused = (address: string, reason = 'state_mismatch') => ({
+    event: 'sign_in_refused' as const,
+    outcome: 'refused' as const,
+    code: 'PB_SSO_STATE_MISMATCH',
+    reason,
+    address,
+  });
+
+  run(
+    'collapses identical refusals into one entry with a count, per address and window',
+    async () => {
+      // The store shares the clock: its counters' windows are the log's.
+      const c = clock(Date.UTC(2030, 0, 1, 10));
+      const { store: s, cleanup } = await open(c.now);
+      try {
+        const audit = new AuditLog(s, c.now, 3_600_000);
+        await audit.record({ event: 'sign_in', outcome: 'success', email: 'a@example.com' });
+        c.advance(1000);
+        for (let i = 0; i < 300; i++) {
+          await audit.record(refused('203.0.113.9'));
+          c.advance(10);
+        }
+        await audit.record(refused('198.51.100.7'));
+        await audit.record(refused('203.0.113.9', 'state_expired'));
+        const entries = await audit.list();
+        expect(entries).toHaveLength(4);
+        const flood = entries.find(
+          (e) => e.address === '203.0.113.9' && e.reason === 'state_mismatch',
+        );
+        expect(flood).toMatchObject({
+          count: 300,
+          at: Date.UTC(2030, 0, 1, 10) + 1000,
+          lastAt: Date.UTC(2030, 0, 1, 10) + 1000 + 299 * 10,
+        });
+        // Newest first by the first refusal: the later ones are above the flood.
+        expect(entries.map((e) => [e.address, e.count])).toEqual([
+          ['203.0.113.9', 1],
+          ['198.51.100.7', 1],
+          ['203.0.113.9', 300],
+          [undefined, undefined],
+        ]);
+        // The next window starts a new entry; the old one keeps its count.
+        c.advance(3_600_000);
+        await audit.record(refused('203.0.113.9'));
+        const after = await audit.list();
+        expect(after).toHaveLength(5);
+        expect(after[0]).toMatchObject({ address: '203.0.113.9', count: 1 });
+        expect(after.find((e) => e.count === 300)).toBeDefined();
+      } finally {
+        await cleanup();
+      }
+    },
+  );
+
+  run('pages the log, newest first, saying whether an older page exists', async () => {
+    const c = clock();
+    const { store: s, cleanup } = await open(c.now);
+    try {
+      const audit = new AuditLog(s, c.now);
+      for (let i = 0; i < 25; i++) {
+        await audit.record({ event: 'sign_in', outcome: 'success', email: `u${i}@example.com` });
+        c.advance(1000);
+      }
+      const one = await audit.page(1, 10);
+      const three = await audit.page(3, 10);
+      expect(one.entries.map((e) => e.email)).toEqual(
+        Array.from({ length: 10 }, (_, i) => `u${24 - i}@example.com`),
+      );
+      expect(one.more).toBe(true);
+      expect(three.entries.map((e) => e.email)).toEqual(
+        Array.from({ length: 5 }, (_, i) => `u${4 - i}@example.com`),
+      );
+      expect(three.more).toBe(false);
+      expect(await audit.page(4, 10)).toEqual({ entries: [], more: false });
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('client addresses and the sign-in limit', () => {
+  const req = (ip: string | undefined) =>
+    ({ ip, socket: { remoteAddress: ip } }) as unknown as Request;
+
+  it('reads IPv4, IPv4-mapped IPv6 and IPv6 addresses, and nothing else', () => {
+    expect(clientAddress(req('203.0.113.9'))).toBe('203.0.113.9');
+    expect(clientAddress(req('::ffff:203.0.113.9'))).toBe('203.0.113.9');
+    expect(clientAddress(req('2001:DB8::1'))).toBe('2001:db8::1');
+    expect(clientAddress(req('not an address'))).toBe('unknown');
+    expect(clientAddress(req(undefined))).toBe('unknown');
+  });
+
+  it('counts IPv6 clients per network of sso.rateLimit.ipv6Prefix bits', () => {
+    expect(limitKey('203.0.113.9', 56)).toBe('203.0.113.9');
+    expect(limitKey('2001:db8:aa:bbcc::1', 56)).toBe('2001:db8:aa:bb00:0:0:0:0/56');
+    expect(limitKey('2001:db8:aa:bbff:1:2:3:4', 56)).toBe(limitKey('2001:db8:aa:bb00::9', 56));
+    expect(limitKey('2001:db8:aa:bc00::1', 56)).not.toBe(limitKey('2001:db8:aa:bb00::1', 56));
+    expect(limitKey('2001:db8::1', 128)).toBe('2001:db8:0:0:0:0:0:1/128');
+    expect(limitKey('::ffff:1.2.3.4', 128)).toBe('0:0:0:0:0:ffff:102:304/128');
+  });
+
+  it('lets perMinute requests through per address, then says how long to wait', async () => {
+    const now = () => Date.UTC(2030, 0, 1, 10, 0, 15);
+    const clocked = new SqliteStore({ dataDir: join(dir, 'limit'), now });
+    const limit = new SignInRateLimit({ store: clocked, perMinute: 3, ipv6Prefix: 56, now });
+    const a = [];
+    for (let i = 0; i < 5; i++) a.push(await limit.hit('203.0.113.9'));
+    expect(a.map((d) => d.limited)).toEqual([false, false, false, true, true]);
+    expect(a[3]).toEqual({ limited: true, retryAfter: 45, first: true });
+    expect(a[4]).toMatchObject({ first: false });
+    expect(await limit.hit('198.51.100.7')).toEqual({ limited: false });
+    await clocked.close();
   });
 });
 
@@ -316,6 +467,36 @@ describe('sso settings', () => {
       admins: { emails: [], groups: [] },
       roleClaim: 'groups',
       providers: [],
+      rateLimit: { perMinute: 60, ipv6Prefix: 56 },
+      audit: { collapseWindow: '1h' },
+    });
+    expect(loaded.config.trustProxy).toBe(false);
+  });
+
+  it('checks the sign-in limit, the audit window and trustProxy, naming the key', () => {
+    const err = errorOf(() =>
+      configFrom(`trustProxy: true
+sso:
+  rateLimit: { perMinute: 0, ipv6Prefix: 12 }
+  audit: { collapseWindow: 2d }
+`),
+    );
+    expect(err.code).toBe('PB_CONFIG_INVALID');
+    expect(err.message).toMatch(/trustProxy from .*never true/);
+    expect(err.message).toMatch(/sso\.rateLimit\.perMinute from .*at least 1/);
+    expect(err.message).toMatch(/sso\.rateLimit\.ipv6Prefix from .*at least 32/);
+    expect(err.message).toMatch(/sso\.audit\.collapseWindow from .*between 1s and 1d/);
+    const bad = errorOf(() => configFrom('trustProxy: [10.0.0.0/8, 10.0.0.0/33, proxy]\n'));
+    expect(bad.message).toMatch(/trustProxy\[1\] from .*CIDR/);
+    expect(bad.message).toMatch(/trustProxy\[2\] from .*CIDR/);
+    expect(configFrom('trustProxy: [loopback, 10.0.0.0/8, "::1"]\n').config.trustProxy).toEqual([
+      'loopback',
+      '10.0.0.0/8',
+      '::1',
+    ]);
+    expect(configFrom('sso: { rateLimit: { perMinute: 5 } }\n').config.sso.rateLimit).toEqual({
+      perMinute: 5,
+      ipv6Prefix: 56,
     });
   });
 

@@ -16,6 +16,7 @@ import {
   type PipelineState,
   type ViewOutcome,
 } from '@plugboard/sso';
+import { AuditLog } from '../src/auth/audit';
 import { loadConfig } from '../src/config/load';
 import { RelayMetrics } from '../src/metrics';
 import { storeUserSettings } from '../src/server/api';
@@ -115,7 +116,10 @@ const PLUGINS: DiscoveredPlugin[] = [
 
 const harnesses: Harness[] = [];
 
-async function harness(sso: Record<string, unknown> = {}): Promise<Harness> {
+async function harness(
+  sso: Record<string, unknown> = {},
+  top: Record<string, unknown> = {},
+): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'pb-pages-'));
   const file = join(dir, 'plugboard.yaml');
   writeFileSync(
@@ -138,6 +142,7 @@ async function harness(sso: Record<string, unknown> = {}): Promise<Harness> {
           instances: [{ plugin: 'im' }],
         },
       ],
+      ...top,
     }),
   );
   const { config } = loadConfig({ file, env: {}, cwd: dir });
@@ -413,6 +418,112 @@ describe('signing in', () => {
       'sign_in',
       'account_created',
     ]);
+  });
+});
+
+/**
+ * The sign-in limit counts per clock minute, the audit log collapses per
+ * hour: a test that counts starts well inside both.
+ */
+async function awayFromWindowEdges(): Promise<void> {
+  for (const windowMs of [3_600_000, 60_000]) {
+    const left = windowMs - (Date.now() % windowMs);
+    if (left < 15_000) await new Promise((resolve) => setTimeout(resolve, left + 50));
+  }
+}
+
+describe('unauthenticated requests', () => {
+  /** Rows of a store namespace (audit entries, flows), whatever their key. */
+  const rows = (h: Harness, ns: string) => h.store.kvList(ns);
+
+  it('cannot fill the audit log: refusals collapse into one counted entry, then 429', async () => {
+    await awayFromWindowEdges();
+    const h = await harness();
+    const statuses: number[] = [];
+    let limited: request.Response | undefined;
+    for (let i = 0; i < 300; i++) {
+      const res = await request(h.app).get('/auth/callback?code=x&state=y');
+      statuses.push(res.status);
+      if (res.status === 429) limited ??= res;
+    }
+    expect(statuses.filter((s) => s === 400)).toHaveLength(60);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(240);
+    expect(Number(limited?.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(limited?.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(limited?.text).toContain('id="error-code">PB_SSO_RATE_LIMITED');
+    expect(limited?.text).toContain('Too many sign-in attempts');
+    const json = await request(h.app)
+      .post('/auth/callback')
+      .set('accept', 'application/json')
+      .type('form')
+      .send({ state: 'y' });
+    expect(json.status).toBe(429);
+    expect(json.headers['retry-after']).toMatch(/^\d+$/);
+    expect(json.body.error.code).toBe('PB_SSO_RATE_LIMITED');
+
+    const audit = await rows(h, 'sso-audit');
+    expect(audit).toHaveLength(1);
+    expect(audit[0]?.value).toMatchObject({
+      event: 'sign_in_refused',
+      reason: 'state_mismatch',
+      address: '127.0.0.1',
+      count: 60,
+    });
+    expect(h.logs().filter((l) => l.includes('sign-in rate limit reached'))).toHaveLength(1);
+  });
+
+  it('starts at most perMinute flows per address, one row each, none once limited', async () => {
+    await awayFromWindowEdges();
+    const h = await harness({ rateLimit: { perMinute: 20 } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      statuses.push((await request(h.app).get('/auth/login/test?who=ann')).status);
+    }
+    expect(statuses.filter((s) => s === 303)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(280);
+    expect(await rows(h, 'sso-flows')).toHaveLength(20);
+    // An unknown provider is a refusal like any other: counted, then limited.
+    expect((await request(h.app).get('/auth/login/nope')).status).toBe(429);
+    expect(await rows(h, 'sso-audit')).toHaveLength(0);
+  });
+
+  it('limits per client address behind trusted proxies; others still sign in and are recorded', async () => {
+    await awayFromWindowEdges();
+    const h = await harness({ rateLimit: { perMinute: 10 } }, { trustProxy: ['loopback'] });
+    const from = (ip: string) => request.agent(h.app).set('x-forwarded-for', ip);
+    for (let i = 0; i < 30; i++) await from('203.0.113.9').get('/auth/callback?state=y');
+    expect((await from('203.0.113.9').get('/auth/login/test?who=ann')).status).toBe(429);
+    // A real sign-in from another address is not held back by the flood.
+    const ann = from('198.51.100.7');
+    expect((await signIn(ann, 'ann')).status).toBe(303);
+    expect((await ann.get('/me/notifications')).status).toBe(200);
+    await from('198.51.100.8').get('/auth/callback?state=z');
+    const entries = await auditJson(h);
+    const refusals = entries.filter((e) => e.event === 'sign_in_refused');
+    expect(refusals).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ address: '203.0.113.9', count: 10 }),
+        expect.objectContaining({ address: '198.51.100.8', count: 1 }),
+      ]),
+    );
+    expect(refusals).toHaveLength(2);
+    expect(entries).toContainEqual(
+      expect.objectContaining({ event: 'sign_in', address: '198.51.100.7' }),
+    );
+  });
+
+  it('ignores X-Forwarded-For unless trustProxy names the proxy', async () => {
+    await awayFromWindowEdges();
+    const h = await harness({ rateLimit: { perMinute: 5 } });
+    for (let i = 0; i < 5; i++) {
+      await request(h.app).get('/auth/callback?state=y').set('x-forwarded-for', `10.0.0.${i}`);
+    }
+    const res = await request(h.app)
+      .get('/auth/callback?state=y')
+      .set('x-forwarded-for', '10.9.9.9');
+    expect(res.status).toBe(429);
+    const audit = await rows(h, 'sso-audit');
+    expect(audit.map((r) => (r.value as { address?: string }).address)).toEqual(['127.0.0.1']);
   });
 });
 
@@ -734,6 +845,46 @@ describe('admin pages', () => {
     expect(page.text).toContain('deploy &lt;b&gt;window&lt;/b&gt;');
     expect(page.text).not.toContain(old.id);
     expect((await admin.get('/admin/silences?all=1')).text).toContain(old.id);
+  });
+
+  it('page the audit log and show how often a refusal repeated', async () => {
+    await awayFromWindowEdges();
+    const h = await harness();
+    const audit = new AuditLog(h.store);
+    for (let i = 0; i < 120; i++) {
+      await audit.record({ event: 'sign_out', outcome: 'success', email: `u${i}@example.com` });
+    }
+    for (let i = 0; i < 7; i++) await request(h.app).get('/auth/callback?state=y');
+    const admin = request.agent(h.app);
+    await signIn(admin, 'root');
+    const first = await admin.get('/admin/audit');
+    expect(first.text).toContain('id="audit-page">Page 1');
+    expect(first.text).toContain('href="/admin/audit?page=2"');
+    expect(first.text).not.toContain('id="audit-newer"');
+    expect(first.text.match(/<tr\s+data-event=/g)).toHaveLength(50);
+    const flood = /data-event="sign_in_refused"\s+data-count="7"\s*>(.*?)<\/tr>/s.exec(first.text);
+    expect(flood?.[1]).toContain('127.0.0.1');
+    expect(flood?.[1]).toContain('7 times, the last at');
+
+    const second = await admin.get('/admin/audit?page=2');
+    expect(second.status).toBe(200);
+    expect(second.text).toContain('id="audit-page">Page 2');
+    expect(second.text).toContain('href="/admin/audit?page=1"');
+    expect(second.text).toContain('href="/admin/audit?page=3"');
+    expect(second.text.match(/<tr\s+data-event=/g)).toHaveLength(50);
+    const third = await admin.get('/admin/audit?page=3');
+    expect(third.text).not.toContain('id="audit-older"');
+    // 120 sign-outs, the refusals' entry, root's account and sign-in.
+    expect(third.text.match(/<tr\s+data-event=/g)).toHaveLength(23);
+    expect((await admin.get('/admin/audit?page=junk')).text).toContain('Page 1');
+
+    const json = await admin.get('/admin/audit.json?limit=100');
+    expect(json.body.entries).toHaveLength(100);
+    expect(json.body.page).toBe(1);
+    expect(json.body.next).toBe('/admin/audit.json?page=2&limit=100');
+    const last = await admin.get(json.body.next as string);
+    expect(last.body).toMatchObject({ page: 2, next: null });
+    expect(last.body.entries).toHaveLength(23);
   });
 
   it('keep tokens and cookies out of the audit log', async () => {

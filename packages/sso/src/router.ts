@@ -415,14 +415,17 @@ async function start(s: Settings, req: Request, res: Response): Promise<void> {
       createdAt: now,
       expiresAt: now + s.ttlMs,
     };
-    await s.store.set(flowKey(key), record, s.ttlSeconds);
-    await s.store.setIfAbsent(claimKey(key, 0), 1, s.ttlSeconds);
     res.cookie(FLOW_COOKIE, flowId, { ...cookieOptions(s, entry.provider), maxAge: s.ttlMs });
     s.logger.info({ providerId: entry.id }, 'sso.flow.started');
-    await run(s, entry, views, record, key, pipelineRequest(s, req, 'start', req.path), req, res);
+    // Nothing is stored until a view answers the browser (revision 1, the
+    // first a callback can claim): a start that ends at once leaves no row,
+    // and one that answers leaves one.
+    const request = pipelineRequest(s, req, 'start', req.path);
+    await run(s, entry, views, record, { key, stored: false }, request, req, res);
   } catch (err) {
     const error = toSsoError(err, `SSO provider ${entry.id}: starting the flow`);
-    if (key !== undefined) await finish(s, key).catch(() => undefined);
+    // No tombstone: the browser never gets this flow's cookie.
+    if (key !== undefined) await s.store.delete(flowKey(key)).catch(() => undefined);
     clearFlowCookie(s, res, entry.provider);
     report(s, error, req, res, { providerId: entry.id });
   }
@@ -543,7 +546,7 @@ async function callback(s: Settings, req: Request, res: Response): Promise<void>
       );
       return;
     }
-    await run(s, entry, views, record, key, request, req, res);
+    await run(s, entry, views, record, { key, stored: true }, request, req, res);
   } catch (err) {
     const error = toSsoError(err, 'SSO callback');
     await finish(s, key).catch(() => undefined);
@@ -558,12 +561,23 @@ async function finish(s: Settings, key: string): Promise<void> {
   await s.store.delete(flowKey(key));
 }
 
+/** The flow a view runs for; `stored` once a view has answered the browser. */
+interface FlowHandle {
+  key: string;
+  stored: boolean;
+}
+
+/** Like {@link finish}, for a flow that may not be stored yet (then there is nothing to end). */
+async function end(s: Settings, flow: FlowHandle): Promise<void> {
+  if (flow.stored) await finish(s, flow.key);
+}
+
 async function run(
   s: Settings,
   entry: SsoRouterProvider,
   views: readonly AuthView[],
   record: FlowRecord,
-  key: string,
+  flow: FlowHandle,
   request: PipelineRequest,
   req: Request,
   res: Response,
@@ -592,7 +606,7 @@ async function run(
     } catch (err) {
       return fail(
         s,
-        key,
+        flow,
         entry,
         toSsoError(err, `SSO provider ${entry.id}: view ${view.name}`),
         req,
@@ -601,7 +615,7 @@ async function run(
       );
     }
     if (outcome.kind === 'error') {
-      return fail(s, key, entry, toSsoError(outcome.error, view.name), req, res, where);
+      return fail(s, flow, entry, toSsoError(outcome.error, view.name), req, res, where);
     }
     if (outcome.kind === 'respond') {
       const next: FlowRecord = {
@@ -611,7 +625,7 @@ async function run(
         data: Object.fromEntries(data),
       };
       await s.store.set(
-        flowKey(key),
+        flowKey(flow.key),
         next,
         Math.max(1, Math.ceil((record.expiresAt - s.now()) / 1000)),
       );
@@ -628,7 +642,7 @@ async function run(
     } catch (err) {
       return fail(
         s,
-        key,
+        flow,
         entry,
         toSsoError(err, `SSO provider ${entry.id}: buildIdentity`),
         req,
@@ -636,7 +650,7 @@ async function run(
         where,
       );
     }
-    await finish(s, key);
+    await end(s, flow);
     clearFlowCookie(s, res, entry.provider);
     s.logger.info({ providerId: entry.id }, 'sso.flow.succeeded');
     try {
@@ -658,14 +672,14 @@ async function run(
 
 async function fail(
   s: Settings,
-  key: string,
+  flow: FlowHandle,
   entry: SsoRouterProvider,
   error: SsoError,
   req: Request,
   res: Response,
   where: { providerId: string; step: number; view: string },
 ): Promise<void> {
-  await finish(s, key);
+  await end(s, flow);
   clearFlowCookie(s, res, entry.provider);
   report(s, error, req, res, where);
 }

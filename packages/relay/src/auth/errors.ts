@@ -23,3 +23,10 @@ export function refusal(
 }
 
 export { SsoError };
+
+/**
+ * Too many sign-in requests from one client address (429, with
+ * Retry-After). Not an SsoError: it answers before any flow exists and is
+ * never recorded in the audit log, so junk costs one counter write.
+ */
+export const RATE_LIMITED_CODE = 'PB_SSO_RATE_LIMITED';

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DURATION } from '../durations';
 import { MatcherSyntaxError, parseMatcher } from '../noise/matchers';
@@ -218,9 +219,45 @@ export const backoffSchema = z
   })
   .strict();
 
+/**
+ * Which proxies in front of the relay may say who the client is
+ * (`X-Forwarded-For`), as express's `trust proxy`: none, the nearest n hops,
+ * or the proxies' addresses. Never `true`: every client could then claim any
+ * address and slip past the per-address sign-in limit.
+ */
+const trustProxySchema = z.union(
+  [
+    z.literal(false),
+    z.number().int().min(1, 'at least 1 hop').max(10, 'at most 10 hops'),
+    z
+      .array(
+        z.string().refine(isProxyAddress, {
+          message: 'an IP address, a CIDR range (10.0.0.0/8), loopback, linklocal or uniquelocal',
+        }),
+      )
+      .min(1, 'at least one address (or false)'),
+  ],
+  {
+    error:
+      'false, a number of proxy hops (1 to 10) or a list of proxy addresses; never true, which ' +
+      'would believe any X-Forwarded-For a client sends',
+  },
+);
+
+function isProxyAddress(value: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(value)) return true;
+  const [address = '', bits, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}
+
 export const configSchema = z
   .object({
     listen: z.string().default('127.0.0.1:8080'),
+    trustProxy: trustProxySchema.default(false),
     dataDir: z.string().min(1).default('./.plugboard-data'),
     sentry: z
       .object({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DURATION } from '../durations';
+import { DURATION, durationMs } from '../durations';
 
 /**
  * `sso`: who may sign in to the relay's pages, and how. Without
@@ -65,6 +65,51 @@ export const ssoProviderSchema = z
   })
   .strict();
 
+/**
+ * How many unauthenticated sign-in requests (`/auth/login/…`, `/auth/callback`)
+ * one client address may make. A sign-in takes two or three; the default
+ * leaves room for a busy office behind one NAT address, not for a script.
+ */
+const rateLimitSchema = z
+  .object({
+    perMinute: z
+      .number()
+      .int('a whole number of requests')
+      .min(1, 'at least 1 (raise it rather than turning the limit off)')
+      .max(100_000, 'at most 100000')
+      .default(60),
+    /**
+     * IPv6 clients count per network of this prefix length: one host (or
+     * one customer of a provider) usually holds a whole /64 or /56.
+     */
+    ipv6Prefix: z
+      .number()
+      .int('a prefix length such as 56 or 64')
+      .min(32, 'at least 32')
+      .max(128, 'at most 128')
+      .default(56),
+  })
+  .strict();
+
+const RATE_LIMIT_DEFAULTS = { perMinute: 60, ipv6Prefix: 56 };
+
+const auditSchema = z
+  .object({
+    /**
+     * Identical refusals (event, code, reason, provider, e-mail, address)
+     * within it are one entry with a count. At most a day: the store keeps
+     * its counters for a day.
+     */
+    collapseWindow: duration
+      .refine((v) => durationMs(v) >= 1000 && durationMs(v) <= 86_400_000, {
+        message: 'between 1s and 1d',
+      })
+      .default('1h'),
+  })
+  .strict();
+
+const AUDIT_DEFAULTS = { collapseWindow: '1h' };
+
 export const ssoSchema = z
   .object({
     publicUrl: publicUrl.optional(),
@@ -89,6 +134,8 @@ export const ssoSchema = z
     /** Claim of the identity holding the person's groups or roles (a string or a list). */
     roleClaim: z.string().min(1).default('groups'),
     providers: z.array(ssoProviderSchema).default([]),
+    rateLimit: rateLimitSchema.default(RATE_LIMIT_DEFAULTS),
+    audit: auditSchema.default(AUDIT_DEFAULTS),
   })
   .strict()
   .superRefine((sso, ctx) => {
@@ -132,6 +179,8 @@ export const SSO_DEFAULTS: z.output<typeof ssoSchema> = {
   admins: { emails: [], groups: [] },
   roleClaim: 'groups',
   providers: [],
+  rateLimit: RATE_LIMIT_DEFAULTS,
+  audit: AUDIT_DEFAULTS,
 };
 
 export type SsoConfig = z.output<typeof ssoSchema>;

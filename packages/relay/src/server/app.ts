@@ -36,6 +36,9 @@ function createExpressApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Who the client is (req.ip): the socket's peer unless `trustProxy` names
+  // the proxies whose X-Forwarded-For may be believed.
+  app.set('trust proxy', deps.config.trustProxy);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

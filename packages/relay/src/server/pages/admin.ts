@@ -4,6 +4,7 @@ import { parseFilter } from '../deliveries';
 import { instanceIdOf } from '../../routing';
 import { JOB_STATES, type JobFilter } from '../../store/types';
 import { Silences } from '../../noise/silences';
+import { AUDIT_MAX_SCAN, type AuditEntry } from '../../auth/audit';
 import type { PagesContext } from './context';
 import { formField, navUser, queryParam, sessionOf } from './context';
 import { formatTime, html, layout, sendPage, table, type Html } from './html';
@@ -296,33 +297,44 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
     }
   });
 
-  router.get('/admin/audit', async (_req, res, next) => {
+  router.get('/admin/audit', async (req, res, next) => {
     try {
-      const entries = await ctx.audit.list(200);
+      const pageNo = pageNumber(queryParam(req, 'page'), AUDIT_PAGE_SIZE);
+      const { entries, more } = await ctx.audit.page(pageNo, AUDIT_PAGE_SIZE);
       const rows = entries.map(
         (e) =>
-          html`<tr data-event="${e.event}">
+          html`<tr
+            data-event="${e.event}"
+            ${e.count !== undefined ? html`data-count="${e.count}"` : ''}
+          >
             <td>${formatTime(e.at)}</td>
             <td>${e.event}</td>
             <td>${e.outcome}</td>
             <td>${e.provider ?? ''}</td>
             <td>${e.email ?? ''}</td>
+            <td>${e.address ?? ''}</td>
             <td>${e.code ? html`<code>${e.code}</code>` : ''}</td>
             <td>${e.reason ?? ''}</td>
-            <td>
-              ${[e.role ? `role ${e.role}` : '', e.actor ? `by ${e.actor}` : '', e.count !== undefined ? `${e.count} session(s)` : '', e.subject ? `subject ${e.subject}` : ''].filter(Boolean).join(', ')}
-            </td>
+            <td>${auditDetails(e)}</td>
           </tr>`,
       );
+      const pager = html`<nav class="pager" aria-label="Audit log pages">
+        ${pageNo > 1 ? html`<a id="audit-newer" href="/admin/audit?page=${pageNo - 1}">Newer</a>` : ''}
+        <span id="audit-page">Page ${pageNo}</span>
+        ${more ? html`<a id="audit-older" href="/admin/audit?page=${pageNo + 1}">Older</a>` : ''}
+      </nav>`;
       page(
         res,
         'Audit log',
         '/admin/audit',
         html`<p>
             Sign-ins, refusals, linked identities, sign-outs and ended sessions, newest first (kept
-            90 days). Also as JSON: <a href="/admin/audit.json">/admin/audit.json</a>.
+            90 days). Identical refusals from one address within
+            ${ctx.config.sso.audit.collapseWindow} are one row with a count. Also as JSON:
+            <a href="/admin/audit.json">/admin/audit.json</a>.
           </p>
-          ${table(['Time', 'Event', 'Outcome', 'Provider', 'E-mail', 'Code', 'Reason', 'Details'], rows, 'Nothing yet.')}`,
+          ${table(['Time', 'Event', 'Outcome', 'Provider', 'E-mail', 'Address', 'Code', 'Reason', 'Details'], rows, 'Nothing yet.')}
+          ${pager}`,
       );
     } catch (err) {
       next(err);
@@ -333,9 +345,42 @@ export function mountAdmin(router: Router, ctx: PagesContext): void {
     try {
       const raw = Number(queryParam(req, 'limit') ?? '200');
       const limit = Number.isInteger(raw) && raw >= 1 && raw <= 1000 ? raw : 200;
-      res.set('cache-control', 'no-store').json({ entries: await ctx.audit.list(limit) });
+      const pageNo = pageNumber(queryParam(req, 'page'), limit);
+      const { entries, more } = await ctx.audit.page(pageNo, limit);
+      res.set('cache-control', 'no-store').json({
+        entries,
+        page: pageNo,
+        next: more ? `/admin/audit.json?page=${pageNo + 1}&limit=${limit}` : null,
+      });
     } catch (err) {
       next(err);
     }
   });
+}
+
+const AUDIT_PAGE_SIZE = 50;
+
+/** `?page=` as a page number from 1, within the entries a page can reach. */
+function pageNumber(value: string | undefined, pageSize: number): number {
+  const n = Number(value ?? '1');
+  const last = Math.max(1, Math.ceil(AUDIT_MAX_SCAN / pageSize));
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, last) : 1;
+}
+
+function auditDetails(e: AuditEntry): string {
+  const repeated =
+    e.event === 'sign_in_refused' && e.count !== undefined && e.count > 1
+      ? `${e.count} times, the last at ${formatTime(e.lastAt)}`
+      : '';
+  const sessions =
+    e.event === 'sessions_ended' && e.count !== undefined ? `${e.count} session(s)` : '';
+  return [
+    repeated,
+    e.role ? `role ${e.role}` : '',
+    e.actor ? `by ${e.actor}` : '',
+    sessions,
+    e.subject ? `subject ${e.subject}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
 }

@@ -1,4 +1,5 @@
 import type { SsoError } from '@plugboard/sso';
+import { RATE_LIMITED_CODE } from '../../auth/errors';
 import { html, layout, type Html, type NavUser } from './html';
 
 /** A short title per code; the code's user message says the rest. */
@@ -54,5 +55,28 @@ export function errorPage(err: SsoError, user?: NavUser): Html {
         the same code.
       </p>
       ${retry}`,
+  });
+}
+
+/** The answer to a client over `sso.rateLimit` (429, with Retry-After). */
+export function rateLimitedPage(retryAfterSeconds: number, user?: NavUser): Html {
+  return layout({
+    title: 'Too many sign-in attempts',
+    ...(user ? { user } : {}),
+    body: html`<div class="notice error" role="alert">
+        <p id="error-message">
+          Too many sign-in attempts came from your network in the last minute. Wait
+          <span id="retry-after">${retryAfterSeconds}</span> seconds, then sign in again.
+        </p>
+      </div>
+      <dl>
+        <dt>Code</dt>
+        <dd><code id="error-code">${RATE_LIMITED_CODE}</code></dd>
+      </dl>
+      <p>
+        If it keeps happening, tell your relay's admin: many people may be signing in through one
+        address (<code>sso.rateLimit</code>, <code>trustProxy</code>).
+      </p>
+      <p><a class="button" href="/login">Sign in again</a></p>`,
   });
 }

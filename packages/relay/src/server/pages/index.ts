@@ -9,9 +9,10 @@ import cookieParser from 'cookie-parser';
 import type { DiscoveredPlugin } from '@plugboard/sdk';
 import { createSsoRouter, SsoError, type Identity } from '@plugboard/sso';
 import { AuditLog } from '../../auth/audit';
-import { refusal } from '../../auth/errors';
+import { RATE_LIMITED_CODE, refusal } from '../../auth/errors';
 import { storeFlowStore } from '../../auth/flow-store';
 import type { ConfiguredSsoProvider } from '../../auth/providers';
+import { clientAddress, SignInRateLimit } from '../../auth/rate-limit';
 import { csrfMatches, SessionManager } from '../../auth/sessions';
 import { policyFrom, UserDirectory } from '../../auth/users';
 import type { RelayConfig } from '../../config/schema';
@@ -28,7 +29,7 @@ import {
   sessionOf,
   type PagesContext,
 } from './context';
-import { errorPage } from './error-page';
+import { errorPage, rateLimitedPage } from './error-page';
 import { html, layout, sendPage } from './html';
 import { mountNotifications } from './notifications';
 
@@ -112,11 +113,12 @@ function pagesOn(o: PagesOptions): Router {
       now,
     }),
     users: new UserDirectory(o.store, policyFrom(sso), now),
-    audit: new AuditLog(o.store, now),
+    audit: new AuditLog(o.store, now, durationMs(sso.audit.collapseWindow)),
     providers: o.providers,
     plugins: o.plugins,
   };
   const { sessions, audit, logger } = ctx;
+  const limit = new SignInRateLimit({ store: o.store, ...sso.rateLimit });
   const router = express.Router();
   router.use(PAGE_PREFIXES, cookieParser());
 
@@ -148,7 +150,46 @@ function pagesOn(o: PagesOptions): Router {
       code: err.code,
       reason: err.check ? `${err.reason} (${err.check})` : err.reason,
       ...details,
+      address: clientAddress(req),
     });
+  };
+
+  /**
+   * Every request of the sign-in flow is counted per client address before
+   * the flow runs: one over `sso.rateLimit.perMinute` gets 429 and writes
+   * nothing (no flow, no audit entry).
+   */
+  const limitSignIn: RequestHandler = async (req, res, next) => {
+    try {
+      const address = clientAddress(req);
+      const decision = await limit.hit(address);
+      if (!decision.limited) {
+        next();
+        return;
+      }
+      if (decision.first) {
+        logger.warn(
+          { code: RATE_LIMITED_CODE, address, perMinute: sso.rateLimit.perMinute },
+          'sso: sign-in rate limit reached',
+        );
+      }
+      res
+        .status(429)
+        .set('retry-after', String(decision.retryAfter))
+        .set('cache-control', 'no-store');
+      if (req.accepts(['html', 'json']) === 'json') {
+        res.json(
+          errorBody(
+            RATE_LIMITED_CODE,
+            `too many sign-in requests from this address; try again in ${decision.retryAfter} s`,
+          ),
+        );
+        return;
+      }
+      sendPage(res, 429, rateLimitedPage(decision.retryAfter, navUser(res)));
+    } catch (err) {
+      next(err);
+    }
   };
 
   /** Reads the session cookie; a bad or ended one is cleared, never trusted. */
@@ -248,6 +289,7 @@ function pagesOn(o: PagesOptions): Router {
     sendPage(res, err.status, errorPage(err, navUser(res)));
   };
 
+  router.use(AUTH_MOUNT, limitSignIn);
   router.use(
     AUTH_MOUNT,
     createSsoRouter({
@@ -276,7 +318,12 @@ function pagesOn(o: PagesOptions): Router {
     res: Response,
   ): Promise<void> {
     const { providerId, identity } = result;
-    const details = { provider: providerId, email: identity.email, subject: String(identity.id) };
+    const details = {
+      provider: providerId,
+      email: identity.email,
+      subject: String(identity.id),
+      address: clientAddress(req),
+    };
     let outcome: Awaited<ReturnType<UserDirectory['signIn']>>;
     try {
       outcome = await ctx.users.signIn(providerId, identity);
