@@ -1,5 +1,11 @@
 import request from 'supertest';
-import { createSsoRouter, MemoryFlowStore, SsoError, type FlowStore } from '@plugboard/sso';
+import {
+  createSsoRouter,
+  MemoryFlowStore,
+  SsoError,
+  type AuthView,
+  type FlowStore,
+} from '@plugboard/sso';
 import { testApp } from './helpers/app';
 import { Browser, setCookies } from './helpers/browser';
 import {
@@ -190,6 +196,25 @@ describe('the pipeline', () => {
 });
 
 describe('flow state', () => {
+  it('stores one row for a started flow, and none for a start that ends at once', async () => {
+    const store = new MemoryFlowStore();
+    const refusing = class extends StepsProvider {
+      override getAuthPipeline(): AuthView[] {
+        return [{ name: 'refuse', dispatch: async (_r, h) => h.error('not today') }];
+      }
+    };
+    const t = testApp(
+      [steps(), { id: 'refusing', label: 'Refusing', provider: configured(new refusing()) }],
+      { store },
+    );
+    await startFlow(new Browser(t.app));
+    await startFlow(new Browser(t.app));
+    expect(store.size).toBe(2);
+    const refused = await request(t.app).get('/auth/login/refusing');
+    expect(refused.status).toBe(400);
+    expect(store.size).toBe(2);
+  });
+
   it('refuses the same callback twice (a replay after success)', async () => {
     const t = testApp([steps()]);
     const browser = new Browser(t.app);
