@@ -1,6 +1,12 @@
 import { NotificationPlugin, retryAfter, retryable, unrecoverable } from '@plugboard/sdk';
 import type { ConfigField, Notification, NotifyContext, TargetRateLimit } from '@plugboard/sdk';
-import { checkTemplate, plainTitle, renderFitted } from '@plugboard/templates';
+import {
+  checkTemplate,
+  defaultTemplate,
+  plainTitle,
+  renderFitted,
+  safeUrl,
+} from '@plugboard/templates';
 import { displayUrl, postJson, scrub } from '@plugboard/robot-http';
 import { feishuSign } from './sign';
 
@@ -118,14 +124,37 @@ export interface FeishuNotifierOptions {
 
 const LINK = /\[([^\]\n]*)\]\((https?:\/\/[^)\s]+)\)/g;
 
-/** One line of plain template output as post elements: `[label](url)` becomes a link. */
-function postLine(line: string): PostElement[] {
+/**
+ * The link targets a post may have: Sentry's links for the notification
+ * (which the relay trusts), and URLs written in the template itself. Event
+ * text is defanged when it is rendered, so it holds no URL; this list keeps
+ * a link out even if some value slipped through.
+ */
+function templateHrefs(notification: Notification, template: string): Set<string> {
+  const n = notification;
+  const trusted = [n.url, n.links.issue, n.links.event, n.links.alert];
+  for (const item of n.digest?.items ?? []) trusted.push(item.url);
+  const hrefs = new Set(template.match(/https?:\/\/[^)\s]+/g) ?? []);
+  for (const url of trusted) {
+    const safe = safeUrl(url);
+    if (safe) hrefs.add(safe);
+  }
+  return hrefs;
+}
+
+/**
+ * One line of plain template output as post elements: `[label](url)` becomes
+ * a link when `hrefs` has the URL, and stays text otherwise.
+ */
+function postLine(line: string, hrefs: ReadonlySet<string>): PostElement[] {
   const out: PostElement[] = [];
   let last = 0;
   for (const match of line.matchAll(LINK)) {
+    const href = match[2] as string;
+    if (!hrefs.has(href)) continue;
     const index = match.index ?? 0;
     if (index > last) out.push({ tag: 'text', text: line.slice(last, index) });
-    out.push({ tag: 'a', text: match[1] || (match[2] as string), href: match[2] as string });
+    out.push({ tag: 'a', text: match[1] || href, href });
     last = index + match[0].length;
   }
   if (last < line.length) out.push({ tag: 'text', text: line.slice(last) });
@@ -234,8 +263,9 @@ export class FeishuNotifier extends NotificationPlugin<FeishuConfig> {
     const template = config.template || undefined;
 
     if (config.msgType === 'post') {
+      const hrefs = templateHrefs(notification, template ?? defaultTemplate(notification.kind));
       const wrap = (text: string): Record<string, unknown> => {
-        const content: PostElement[][] = plainLines(text).map(postLine);
+        const content: PostElement[][] = plainLines(text).map((line) => postLine(line, hrefs));
         if (mentions.length > 0) content.push(mentions.map((id) => ({ tag: 'at', user_id: id })));
         return {
           ...signature,
@@ -243,6 +273,8 @@ export class FeishuNotifier extends NotificationPlugin<FeishuConfig> {
           content: { post: { zh_cn: { title, content } } },
         };
       };
+      // Post text elements are plain text: values are defanged, not escaped,
+      // so no `[label](https://…)` of an event's can reach postLine().
       const fitted = renderFitted(template, notification, {
         escape: 'none',
         maxBytes: MAX_BODY_BYTES,

@@ -1,31 +1,101 @@
 import type { Notification } from '@plugboard/sdk';
 
-/** The seed's message: project name, event message, issue URL. */
-export const DEFAULT_TEMPLATE = '[{{project}}] {{title}}\n{{message}}\n{{url}}';
+/** The seed's message: project name, event message, issue URL; the short id leads the link line. */
+export const DEFAULT_TEMPLATE = '[{{project}}] {{title}}\n{{message}}\n{{shortId}} {{url}}';
 
-/** Longest message sent; IM APIs cap text length, and a stack trace in `message` can be long. */
-const MAX_LENGTH = 4000;
+/** Longest message sent (characters); IM APIs cap text length, and a stack trace in `message` can be long. */
+export const MAX_LENGTH = 4000;
+
+const ELLIPSIS = '…';
+
+/** Controls (tab and newline aside) and bidi overrides: dropped from event text. */
+// eslint-disable-next-line no-control-regex -- control characters are what it removes
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
- * A small local renderer for `{{name}}` placeholders. Kept local until
- * `@plugboard/templates` is ready; the placeholder syntax is the same.
+ * Event text as inert plain text (the same rules as `defang` and the `none`
+ * escape of @plugboard/templates): one kind of line break, no control
+ * characters, and no URL, `www.`, word-initial `@` or tag an IM client
+ * would turn into a link, a mention or markup.
+ */
+export function plainValue(text: string): string {
+  return text
+    .replace(/\r\n?|[\u0085\u2028\u2029]/g, '\n')
+    .replace(CONTROLS, '')
+    .replace(/\b([a-z][a-z0-9+.-]*):\/\//gi, '$1[:]//')
+    .replace(/\bwww\./gi, 'www[.]')
+    .replace(/(^|[^\w.@+-])@(?=\w)/g, '$1\uff20')
+    .replace(/<(?=[a-z/!?])/gi, '\uff1c');
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** The issue link, when it is an http(s) URL: the only link a message carries. */
+function trustedUrl(url: string | undefined): string {
+  if (!url) return '';
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.href : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Placeholder values, least important first: the order they are shortened in. */
+const CUT_ORDER = ['message', 'title', 'environment', 'level', 'project', 'projectSlug'] as const;
+
+function cut(text: string, max: number): string {
+  const chars = Array.from(text);
+  if (chars.length <= max) return text;
+  return max <= 0 ? '' : `${chars.slice(0, max - 1).join('')}${ELLIPSIS}`;
+}
+
+function substitute(template: string, values: Readonly<Record<string, string>>): string {
+  return (
+    template
+      .split('\n')
+      .map((line) =>
+        /\{\{\s*\w+\s*\}\}/.test(line)
+          ? line
+              .replace(/\{\{\s*(\w+)\s*\}\}/g, (_whole, name: string) => values[name] ?? '')
+              .trim()
+          : line,
+      )
+      // A placeholder with nothing to show (no URL, no message) leaves no empty line.
+      .filter((line) => line.trim() !== '')
+      .join('\n')
+  );
+}
+
+const length = (text: string): number => Array.from(text).length;
+
+/**
+ * Render `{{name}}` placeholders with the notification's values, each made
+ * inert plain text (see `plainValue`), in at most {@link MAX_LENGTH}
+ * characters: the message is shortened first, then the title and the other
+ * values; the link and the short id are never cut. Only if the template's own
+ * text is too long is the end cut.
  */
 export function renderMessage(template: string | undefined, n: Notification): string {
   const values: Record<string, string> = {
-    project: n.project?.name ?? n.project?.slug ?? '',
-    projectSlug: n.project?.slug ?? '',
-    title: n.title,
-    message: n.event?.message || n.message || '',
-    url: n.url ?? '',
-    level: n.level ?? '',
-    environment: n.environment ?? '',
-    shortId: n.group?.shortId ?? '',
+    project: oneLine(plainValue(n.project?.name ?? n.project?.slug ?? '')),
+    projectSlug: oneLine(plainValue(n.project?.slug ?? '')),
+    title: oneLine(plainValue(n.title)),
+    message: plainValue(n.event?.message || n.message || '').trim(),
+    url: trustedUrl(n.url),
+    level: oneLine(plainValue(n.level ?? '')),
+    environment: oneLine(plainValue(n.environment ?? '')),
+    shortId: oneLine(plainValue(n.group?.shortId ?? '')),
   };
-  const text = (template || DEFAULT_TEMPLATE)
-    .replace(/\{\{\s*(\w+)\s*\}\}/g, (_whole, name: string) => values[name] ?? '')
-    .split('\n')
-    // A placeholder with nothing to show (no URL, no message) leaves no empty line.
-    .filter((line) => line.trim() !== '')
-    .join('\n');
-  return text.length > MAX_LENGTH ? `${text.slice(0, MAX_LENGTH - 1)}…` : text;
+  const source = template || DEFAULT_TEMPLATE;
+  let text = substitute(source, values);
+  for (const name of CUT_ORDER) {
+    const over = length(text) - MAX_LENGTH;
+    if (over <= 0) return text;
+    values[name] = cut(values[name] ?? '', length(values[name] ?? '') - over);
+    text = substitute(source, values);
+  }
+  return length(text) <= MAX_LENGTH ? text : cut(text, MAX_LENGTH);
 }

@@ -48,6 +48,7 @@ export interface HmacSha256SignerOptions {
   /**
    * String to sign, with placeholders `{method}`, `{path}`, `{date}` (RFC 1123),
    * `{timestamp}` (Unix seconds), `{clientId}`, `{bodySha256}` (hex); `\n` is a newline.
+   * A string that signs `{date}` sends that date in a `Date` header.
    */
   stringToSign?: string;
   /** Header carrying the hex HMAC-SHA256; default `X-Signature`. */
@@ -79,6 +80,8 @@ export function hmacSha256Signer(options: HmacSha256SignerOptions): RequestSigne
         .replace(/\{(\w+)\}/g, (whole, name: string) => values[name] ?? whole);
       const signature = createHmac('sha256', options.clientSecret).update(text).digest('hex');
       return {
+        // The server can only check a signed date it is sent.
+        ...(/\{date\}/.test(template) ? { Date: values.date as string } : {}),
         [options.clientIdHeader || 'X-Client-Id']: options.clientId,
         [options.timestampHeader || 'X-Timestamp']: timestamp,
         [options.signatureHeader || 'X-Signature']: signature,

@@ -2,9 +2,16 @@ import type { Notification } from '@plugboard/sdk';
 import { bulletList, codeBlock, doc, docFromText, link, paragraph, strong, text } from './adf';
 import type { AdfBlock, AdfDoc, AdfInline } from './adf';
 import type { ApiVersion } from './convert';
+import { cut, inert, noformatText, oneLine, wikiText } from './markup';
 
 /** How many frames of the crashing thread to show, innermost first. */
 const TOP_FRAMES = 5;
+/**
+ * Characters of one value at most: JIRA refuses a description over 32,767
+ * characters, and an event's text has no limit of its own.
+ */
+export const MAX_VALUE_CHARS = 4_000;
+const MAX_DETAIL_CHARS = 500;
 
 interface Frame {
   filename?: unknown;
@@ -30,7 +37,7 @@ export function topFrames(n: Notification, limit = TOP_FRAMES): string[] {
   return (inApp.length > 0 ? inApp : all).slice(0, limit).map((f) => {
     const file = str(f.filename) ?? str(f.abs_path) ?? str(f.module) ?? '?';
     const where = [file, num(f.lineno), num(f.colno)].filter(Boolean).join(':');
-    return `${str(f.function) ?? '?'} (${where})`;
+    return cut(`${str(f.function) ?? '?'} (${where})`, MAX_DETAIL_CHARS);
   });
 }
 
@@ -65,19 +72,19 @@ function details(n: Notification): Detail[] {
   ];
   return out
     .filter((e): e is [string, string | number] => e[1] !== undefined && e[1] !== '')
-    .map(([label, value]) => ({ label, value: String(value) }));
+    .map(([label, value]) => ({ label, value: cut(oneLine(String(value)), MAX_DETAIL_CHARS) }));
 }
 
 function linkLabel(n: Notification): string {
   return n.group?.shortId ?? (n.metricAlert ? `Alert ${n.metricAlert.id}` : 'Open in Sentry');
 }
 
-/** Wiki markup escapes: `{`, `[`, `|` and `*` would start markup in a value. */
-function wiki(value: string): string {
-  return value.replace(/([{}[\]|*_])/g, '\\$1');
-}
-
-/** The issue description: the operator's text, then what Sentry knows. */
+/**
+ * The issue description: the operator's text, then what Sentry knows. `intro`
+ * is the rendered `description` template, its values already escaped for
+ * `apiVersion` (see `render`). Every other value is escaped here; the Sentry
+ * link is the only link.
+ */
 export function buildDescription(
   n: Notification,
   intro: string,
@@ -89,19 +96,23 @@ export function buildDescription(
   if (apiVersion === 2) {
     const lines: string[] = [];
     if (intro.trim()) lines.push(intro.trim(), '');
-    if (url) lines.push(`*Sentry:* [${wiki(linkLabel(n))}|${url}]`);
-    for (const r of rows) lines.push(`*${r.label}:* ${wiki(r.value)}`);
-    if (frames.length > 0) lines.push('', '*Top frames:*', '{noformat}', ...frames, '{noformat}');
+    if (url) lines.push(`*Sentry:* [${wikiText(oneLine(linkLabel(n)))}|${url}]`);
+    for (const r of rows) lines.push(`*${r.label}:* ${wikiText(r.value)}`);
+    if (frames.length > 0) {
+      lines.push('', '*Top frames:*', '{noformat}', ...frames.map(noformatText), '{noformat}');
+    }
     return lines.join('\n');
   }
   const blocks: AdfBlock[] = [];
   if (intro.trim()) blocks.push(...docFromText(intro.trim()).content);
-  if (url) blocks.push(paragraph(strong('Sentry: '), link(linkLabel(n), url)));
+  if (url) blocks.push(paragraph(strong('Sentry: '), link(inert(linkLabel(n)), url)));
   if (rows.length > 0) {
-    blocks.push(bulletList(rows.map((r): AdfInline[] => [strong(`${r.label}: `), text(r.value)])));
+    blocks.push(
+      bulletList(rows.map((r): AdfInline[] => [strong(`${r.label}: `), text(inert(r.value))])),
+    );
   }
   if (frames.length > 0) {
-    blocks.push(paragraph(strong('Top frames:')), codeBlock(frames.join('\n')));
+    blocks.push(paragraph(strong('Top frames:')), codeBlock(frames.map(noformatText).join('\n')));
   }
   return doc(blocks);
 }
@@ -123,7 +134,11 @@ export function buildComment(n: Notification, apiVersion: ApiVersion): string | 
     g?.lastSeen ? `last seen: ${g.lastSeen}` : undefined,
     n.triggeringRules.length ? `rules: ${n.triggeringRules.join(', ')}` : undefined,
   ].filter((f): f is string => f !== undefined);
-  const line = `${what}${facts.length ? ` — ${facts.join(', ')}` : ''}.`;
-  if (apiVersion === 2) return n.url ? `${line} [Open in Sentry|${n.url}]` : line;
-  return doc([paragraph(text(`${line} `), ...(n.url ? [link('Open in Sentry', n.url)] : []))]);
+  const line = cut(oneLine(`${what}${facts.length ? ` — ${facts.join(', ')}` : ''}.`), 1_000);
+  if (apiVersion === 2) {
+    return n.url ? `${wikiText(line)} [Open in Sentry|${n.url}]` : wikiText(line);
+  }
+  return doc([
+    paragraph(text(`${inert(line)} `), ...(n.url ? [link('Open in Sentry', n.url)] : [])),
+  ]);
 }

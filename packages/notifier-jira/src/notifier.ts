@@ -4,7 +4,8 @@ import { JiraClient } from './client';
 import { apiVersionOf, authOf, CONFIG_FIELDS, localProblems, normaliseBaseUrl } from './config';
 import type { JiraConfig } from './config';
 import type { ConvertOptions } from './convert';
-import { buildComment, buildDescription } from './description';
+import { buildComment, buildDescription, MAX_VALUE_CHARS } from './description';
+import { cut, inert, oneLine, wikiText } from './markup';
 import { resolveFields } from './fields';
 import type { CreateMeta } from './meta';
 import { render } from './template';
@@ -207,7 +208,10 @@ export class JiraNotifier extends NotificationPlugin<JiraConfig> {
 
     if (notification.url) {
       try {
-        await client.addRemoteLink(created.key, notification.url, notification.title);
+        const title = Array.from(oneLine(inert(notification.title)))
+          .slice(0, 255)
+          .join('');
+        await client.addRemoteLink(created.key, notification.url, title);
       } catch (err) {
         // The description already links to Sentry; the issue exists either way.
         ctx.logger.warn(
@@ -263,8 +267,10 @@ export class JiraNotifier extends NotificationPlugin<JiraConfig> {
       );
     }
     const has = (id: string): boolean => meta.fields.some((f) => f.id === id);
-    const summary =
-      render(config.summary, n).replace(/\s+/g, ' ').trim().slice(0, 255) || n.title.slice(0, 255);
+    // Summaries are plain text; ADF text is plain too, wiki text (v2) is markup.
+    const summary = Array.from(oneLine(render(config.summary, n, inert)) || oneLine(inert(n.title)))
+      .slice(0, 255)
+      .join('');
     const fields: Record<string, unknown> = {
       ...resolved.values,
       project: { key: meta.projectKey },
@@ -272,7 +278,13 @@ export class JiraNotifier extends NotificationPlugin<JiraConfig> {
       summary,
     };
     if (has('description')) {
-      fields.description = buildDescription(n, render(config.description, n), options.apiVersion);
+      const markup = options.apiVersion === 2 ? wikiText : inert;
+      const escape = (value: string): string => markup(cut(value, MAX_VALUE_CHARS));
+      fields.description = buildDescription(
+        n,
+        render(config.description, n, escape),
+        options.apiVersion,
+      );
     }
     if (has('labels')) {
       const configured = Array.isArray(fields.labels) ? (fields.labels as string[]) : [];

@@ -61,13 +61,22 @@ function lookup(root: Record<string, unknown>, path: string): unknown {
   return current;
 }
 
-export function render(template: string, notification: Notification): string {
+/**
+ * `template` with each `{{path}}` replaced by its value, passed through
+ * `escape` (for the markup of the field the text goes to; event text must
+ * never become markup there). Without `escape` values are inserted as they
+ * are: only for plain-text fields.
+ */
+export function render(
+  template: string,
+  notification: Notification,
+  escape: (value: string) => string = (value) => value,
+): string {
   const data = view(notification);
   return template.replace(VARIABLE, (_all, path: string) => {
     const value = lookup(data, path);
     if (value === undefined || value === null) return '';
-    if (typeof value === 'object') return JSON.stringify(value);
-    return String(value);
+    return escape(typeof value === 'object' ? JSON.stringify(value) : String(value));
   });
 }
 

@@ -1,4 +1,8 @@
-/** How values from Sentry are made safe for the target before they enter a template. */
+/**
+ * How values from Sentry are made safe for the target before they enter a
+ * template: `markdown`, `html`, or `none` for plain text (no markup escaped,
+ * but still defanged: see `escapeFor`).
+ */
 export type EscapeMode = 'markdown' | 'html' | 'none';
 
 export const ESCAPE_MODES: readonly EscapeMode[] = ['markdown', 'html', 'none'];
@@ -37,15 +41,59 @@ export function escapeMarkdown(text: string): string {
     .replace(/^([ \t]*\d+)([.)])/gm, '$1\\$2');
 }
 
-/** Escape `text` for `mode`. */
+/**
+ * Control characters a chat or terminal could act on: C0 and C1 controls
+ * (ANSI escapes start with ESC) except tab and newline, and the bidi
+ * overrides that reorder what a reader sees.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it removes
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Event text as inert data, whatever the target: one kind of line break
+ * (`\n`), no control characters, and nothing a chat client turns into a link
+ * or a mention by itself. A URL keeps its text but loses `://`
+ * (`https[:]//evil.example`), `www.` becomes `www[.]`, and an `@` that starts
+ * a word (`@all`, `@13800000000`) becomes the full-width `＠`; e-mail
+ * addresses keep theirs. Links and mentions are made by templates and
+ * notifiers from trusted values only.
+ */
+export function defang(text: string): string {
+  return text
+    .replace(/\r\n?|[\u0085\u2028\u2029]/g, '\n')
+    .replace(CONTROLS, '')
+    .replace(/\b([a-z][a-z0-9+.-]*):\/\//gi, '$1[:]//')
+    .replace(/\bwww\./gi, 'www[.]')
+    .replace(/(^|[^\w.@+-])@(?=\w)/g, '$1\uff20');
+}
+
+/**
+ * Plain text (`none`): no markup to escape, but a tag (`<at id=all>`,
+ * `<a href>`, `<script>`) must not reach a target that parses a few of them
+ * in text, so `<` before a letter, `/`, `!` or `?` becomes the full-width
+ * `＜`; and `](` gets a space, so no `[label](target)` of the event's is read
+ * as a link where plain text is parsed for them (Feishu posts, or a Markdown
+ * viewer that shows the output).
+ */
+export function escapePlain(text: string): string {
+  return defang(text)
+    .replace(/<(?=[a-z/!?])/gi, '\uff1c')
+    .replace(/\]\(/g, '] (');
+}
+
+/**
+ * Escape `text` for `mode`. Every mode defangs first (see `defang`): no mode
+ * lets event text become a link, a mention, a tag or a line break of its own
+ * kind.
+ */
 export function escapeFor(mode: EscapeMode, text: string): string {
   switch (mode) {
     case 'markdown':
-      return escapeMarkdown(text);
+      return escapeMarkdown(defang(text));
     case 'html':
-      return escapeHtml(text);
+      return escapeHtml(defang(text));
     default:
-      return text;
+      return escapePlain(text);
   }
 }
 

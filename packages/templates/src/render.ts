@@ -1,10 +1,10 @@
 import Handlebars from 'handlebars';
 import type { Notification } from '@plugboard/sdk';
 import { defaultTemplate } from './defaults';
-import { cutEscaped, escapeFor } from './escape';
+import { cutEscaped, escapeFor, escapePlain } from './escape';
 import type { EscapeMode } from './escape';
 import { DEFAULT_TRUNCATION_NOTE, hardCut, largestFitting, utf8Bytes } from './fit';
-import { buildView, DEFAULT_FRAMES, DEFAULT_TAGS, headlineFor } from './view';
+import { buildView, DEFAULT_FIELD_CHARS, DEFAULT_FRAMES, DEFAULT_TAGS, headlineFor } from './view';
 import type { TemplateView, ViewLimits } from './view';
 
 export interface RenderOptions {
@@ -92,9 +92,12 @@ export function renderDefault(notification: Notification, options: RenderOptions
   return renderTemplate(defaultTemplate(notification.kind), notification, options);
 }
 
-/** A one-line plain title (`New issue: TypeError: …`) for previews and card headers. */
+/**
+ * A one-line plain title (`New issue: TypeError: …`) for previews and card
+ * headers: plain text made inert like every value (see `escapePlain`).
+ */
 export function plainTitle(notification: Notification, max = 100): string {
-  const text = `${headlineFor(notification.kind)}: ${notification.title}`
+  const text = escapePlain(`${headlineFor(notification.kind)}: ${notification.title}`)
     .replace(/\s+/g, ' ')
     .trim();
   const chars = Array.from(text);
@@ -140,7 +143,7 @@ export interface RenderFittedResult {
 /**
  * Render, then keep the result under `maxBytes`: shorten the least important
  * values first (stack frames, then tags, then the message and culprit, then
- * the title), re-rendering the template each time, so project, short id and
+ * short values such as environment and release, then the title), re-rendering the template each time, so project, short id and
  * link survive. Anything cut is announced by `note` at the end. If the
  * template alone is still too big, the text is cut at the end.
  */
@@ -173,6 +176,7 @@ export function renderFitted(
     ['tags', limits.tags ?? DEFAULT_TAGS, 0],
     ['message', limits.message ?? longest, 0],
     ['culprit', limits.culprit ?? longest, 0],
+    ['fields', limits.fields ?? DEFAULT_FIELD_CHARS, Math.min(20, limits.fields ?? 20)],
     ['title', limits.title ?? longest, Math.min(40, limits.title ?? 40)],
   ];
   for (const [key, start, floor] of steps) {

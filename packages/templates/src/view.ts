@@ -12,6 +12,11 @@ export interface ViewLimits {
   culprit?: number;
   frames?: number;
   tags?: number;
+  /**
+   * Each short value: environment, release, rule names, tag keys and values,
+   * names of people. Default {@link DEFAULT_FIELD_CHARS}.
+   */
+  fields?: number;
 }
 
 /** What a template sees. Every string is already escaped for the target. */
@@ -111,12 +116,14 @@ function cut(text: string, max: number | undefined): string {
 
 /** One line: a title or a tag must not break the layout. */
 function oneLine(text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  return text.replace(/\s*[\r\n\u0085\u2028\u2029]+\s*/g, ' ').trim();
 }
 
 /** How many stack frames and tags a default message shows at most. */
 export const DEFAULT_FRAMES = 10;
 export const DEFAULT_TAGS = 10;
+/** Characters of a short value at most (Sentry caps tag values at 200). */
+export const DEFAULT_FIELD_CHARS = 200;
 
 /** Build the escaped view of `notification` that templates render. */
 export function buildView(
@@ -133,6 +140,11 @@ export function buildView(
   const culprit = n.group?.culprit ?? n.event?.culprit ?? '';
   const frames = rawFrames(n).slice(0, limits.frames ?? DEFAULT_FRAMES);
   const tags = Object.entries(n.tags ?? {}).slice(0, limits.tags ?? DEFAULT_TAGS);
+  // A short value is one line, and a long one must not push the link out.
+  const short = (text: string | number | undefined | null): string =>
+    text === undefined || text === null
+      ? ''
+      : e(cut(oneLine(String(text)), limits.fields ?? DEFAULT_FIELD_CHARS));
   return {
     kind: e(n.kind),
     resource: e(n.resource),
@@ -141,32 +153,32 @@ export function buildView(
     title: e(cut(oneLine(n.title ?? ''), limits.title)),
     message: e(cut(message === culprit ? '' : message, limits.message)),
     culprit: e(cut(oneLine(culprit), limits.culprit)),
-    level: e(n.level ?? n.group?.level ?? n.event?.level),
-    environment: e(n.environment ?? n.event?.environment),
-    release: e(n.release ?? n.event?.release),
+    level: short(n.level ?? n.group?.level ?? n.event?.level),
+    environment: short(n.environment ?? n.event?.environment),
+    release: short(n.release ?? n.event?.release),
     shortId: e(n.group?.shortId),
     status: e(n.group?.status ?? metric?.status),
-    project: { name: e(n.project?.name ?? n.project?.slug), slug: e(n.project?.slug) },
+    project: { name: short(n.project?.name ?? n.project?.slug), slug: short(n.project?.slug) },
     url: link(n.url),
     links: { issue: link(n.links.issue), event: link(n.links.event), alert: link(n.links.alert) },
     count: e(n.group?.count),
     userCount: e(n.group?.userCount),
-    rules: n.triggeringRules.map((r) => e(oneLine(r))),
-    tags: tags.map(([key, value]) => ({ key: e(oneLine(key)), value: e(oneLine(String(value))) })),
+    rules: n.triggeringRules.map(short),
+    tags: tags.map(([key, value]) => ({ key: short(key), value: short(value) })),
     frames: frames.map((f) => e(cut(f, 200))),
     metricAlert: {
-      title: e(metric?.title),
+      title: short(metric?.title),
       description: e(cut(metric?.description ?? '', limits.message)),
-      status: e(metric?.status),
-      ruleName: e(metric?.alertRuleName),
+      status: short(metric?.status),
+      ruleName: short(metric?.alertRuleName),
     },
     comment: e(cut(n.comment?.text ?? '', limits.message)),
-    actor: e(n.actor?.name),
-    assignee: e(n.assignee ? (n.assignee.email ?? n.assignee.name) : undefined),
+    actor: short(n.actor?.name),
+    assignee: short(n.assignee ? (n.assignee.email ?? n.assignee.name) : undefined),
     digest: e(describeDigest(n)),
     digestItems: (n.digest?.items ?? []).map((i) => ({
       title: e(cut(oneLine(i.title), limits.title)),
-      project: e(i.project),
+      project: short(i.project),
       url: link(i.url),
     })),
   };

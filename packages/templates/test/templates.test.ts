@@ -64,8 +64,9 @@ describe('escaping', () => {
       },
     );
     expect(html).toBe('<b>&lt;i&gt;&amp;&lt;/i&gt;</b>');
+    // Plain text is not escaped, but no `[label](target)` of the event's survives.
     const none = renderTemplate('{{title}}', n, { escape: 'none' });
-    expect(none).toBe('Boom [click](javascript:alert(1)) **bold** `x`');
+    expect(none).toBe('Boom [click] (javascript:alert(1)) **bold** `x`');
   });
 });
 

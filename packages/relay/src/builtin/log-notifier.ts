@@ -7,7 +7,28 @@ import {
 } from '@plugboard/sdk';
 import { RELAY_VERSION } from '../version';
 
-/** Renders a notification as the one line an operator would read. */
+/**
+ * Event text on one line, whatever it holds: line breaks, control characters
+ * (ANSI escapes included), Unicode line separators and bidi overrides are
+ * written as JSON writes them (`\n`, `\u001b`), and so is a backslash, so a
+ * title cannot forge a log line of its own nor recolour a terminal.
+ */
+export function escapeLine(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- control characters are what it escapes
+    /[\\\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+const SHORT_ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+
+/** Renders a notification as the one line an operator would read (see `escapeLine`). */
 export function renderNotificationLine(n: Notification): string {
   const parts = [
     `[${n.kind}]`,
@@ -18,7 +39,7 @@ export function renderNotificationLine(n: Notification): string {
     n.url ?? '',
     n.digest ? `| ${describeDigest(n)}` : '',
   ];
-  return parts.filter((p) => p !== '').join(' ');
+  return escapeLine(parts.filter((p) => p !== '').join(' '));
 }
 
 type LogConfig = { prefix: string; stream: string };
@@ -60,7 +81,7 @@ export class LogNotifier extends NotificationPlugin<LogConfig> {
   }
 
   override async notify(n: Notification, ctx: NotifyContext<LogConfig>): Promise<void> {
-    const line = `${ctx.config.prefix} ${renderNotificationLine(n)}`;
+    const line = `${escapeLine(ctx.config.prefix)} ${renderNotificationLine(n)}`;
     if (ctx.config.stream === 'stdout') process.stdout.write(line + '\n');
     else ctx.logger.info({ notification: line, deliveryId: ctx.idempotencyKey }, 'notification');
   }

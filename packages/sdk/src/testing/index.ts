@@ -4,6 +4,18 @@ export { buildNotification } from './notification';
 export type { WebhookPayload } from './notification';
 
 export {
+  hostileText,
+  hostileWebhook,
+  hostileNotification,
+  hostileLeaks,
+  HOSTILE_TEXT,
+  HOSTILE_SNIPPETS,
+  HOSTILE_HOST,
+  FORGED_LOG_LINE,
+} from './hostile';
+export type { HostileOptions, HostileLeak } from './hostile';
+
+export {
   createTestContext,
   MemoryStore,
   MemoryRateLimiter,
