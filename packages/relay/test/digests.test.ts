@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { describeDigest, type Notification } from '@plugboard/sdk';
+import { DeliveryError, describeDigest, type Notification } from '@plugboard/sdk';
 import { PostgresStore } from '../src/store/postgres';
 import { SqliteStore } from '../src/store/sqlite';
 import { PG_URL, probePostgres, psql } from './helpers/faults-process';
@@ -288,11 +288,125 @@ describe('per-target rate limits', () => {
     const events = new Set(recorder.received.flatMap((r) => (r.n.digest ? [] : [r.n.dedupKey])));
     expect(events.size).toBe(2);
 
-    const skipped = await relay.relay.store.listJobs({ state: 'skipped' });
-    expect(skipped).toHaveLength(8);
-    expect(skipped.every((j) => j.lastError?.code === 'PB_DELIVERY_FOLDED')).toBe(true);
+    // Each delivery is settled as delivered, the folded ones once the target took their digest.
     const succeeded = await relay.relay.store.listJobs({ state: 'succeeded' });
-    expect(succeeded).toHaveLength(3);
+    expect(succeeded).toHaveLength(10);
+    const folded = succeeded.filter((j) => j.lastError?.code === 'PB_DELIVERY_FOLDED');
+    expect(folded).toHaveLength(8);
+    expect(folded[0]!.lastError?.message).toMatch(/^delivered in one digest of 8 deliveries/);
+    expect(await relay.relay.store.listJobs({ state: 'skipped' })).toEqual([]);
+  });
+
+  /** `error.created` for one of two issues, told apart by id and title. */
+  async function sendIssue(relay: TestRelay, issue: 'B' | 'C'): Promise<request.Response> {
+    const id = (++eventSeq).toString(16).padStart(32, '0');
+    const { body, headers } = signed('error.created', (b) => {
+      const e = (b.data as Record<string, unknown>).error as Record<string, unknown>;
+      e.event_id = id;
+      e.issue_id = issue === 'B' ? '700000001' : '700000002';
+      e.title = `Issue ${issue} event ${id.slice(-4)}`;
+    });
+    return request(relay.relay.app).post('/hooks/sentry').set(headers).send(body);
+  }
+
+  async function limitedRelay(limit: number, perMs: number): Promise<TestRelay> {
+    recorder = new RecordingNotifier();
+    t = await startRelay(
+      {
+        routes: [
+          { name: 'robots', instances: [{ plugin: 'recorder', rateLimit: { limit, per: perMs } }] },
+        ],
+      },
+      { plugins: [recorder] },
+    );
+    return t;
+  }
+
+  it('asks the silences about every delivery before it folds it or takes a slot: none lost, none leaked', async () => {
+    const relay = await limitedRelay(2, 5000);
+    await relay.relay.noise.silences.create({
+      matchers: ['issue="700000001"'],
+      duration: '1h',
+      createdBy: 'ops@example.com',
+      comment: 'B is known',
+    });
+    // B, C, B, C … faster than the limit allows (all well inside one 5 s window).
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => sendIssue(relay, i % 2 === 0 ? 'B' : 'C')),
+    );
+    for (const res of answers) expect(res.status).toBe(202);
+    const delivered = (): number =>
+      recorder.received.reduce((sum, r) => sum + (r.n.digest?.count ?? 1), 0);
+    await waitFor(() => delivered() >= 10, 'every C delivered', 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    // Two slots for single messages, one for the digest of the rest; B never took one.
+    expect(recorder.received).toHaveLength(3);
+    expect(delivered()).toBe(10);
+    const titles = recorder.received.flatMap((r) =>
+      r.n.digest ? (r.n.digest.items ?? []).map((i) => i.title) : [r.n.title],
+    );
+    expect(titles).toHaveLength(10);
+    expect(titles.every((title) => title.startsWith('Issue C '))).toBe(true);
+    expect(recorder.received.every((r) => r.n.title.startsWith('Issue C '))).toBe(true);
+
+    const skipped = await relay.relay.store.listJobs({ state: 'skipped' });
+    expect(skipped).toHaveLength(10);
+    expect(skipped.every((j) => j.lastError?.code === 'PB_DELIVERY_SILENCED')).toBe(true);
+    const succeeded = await relay.relay.store.listJobs({ state: 'succeeded' });
+    expect(succeeded).toHaveLength(10);
+    expect(succeeded.filter((j) => j.lastError?.code === 'PB_DELIVERY_FOLDED')).toHaveLength(8);
+  });
+
+  it('keeps every folded delivery owed when the target refuses the digest, and settles them with it', async () => {
+    const relay = await limitedRelay(1, 1500);
+    let refuse = 1;
+    recorder.behaviour = async (n) => {
+      if (n.digest && refuse-- > 0) {
+        throw new DeliveryError('PB_DELIVERY_RETRY_AFTER', 'target busy', { retryAfterMs: 200 });
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, () => sendIssue(relay, 'C')));
+    // One alone, then a digest of five refused once, then taken at the next slot.
+    await waitFor(
+      () => recorder.received.filter((r) => r.n.digest).length >= 2,
+      'the digest sent again',
+      20_000,
+    );
+    await waitFor(
+      async () => (await relay.relay.store.listJobs({ state: 'succeeded' })).length === 6,
+      'all six settled',
+    );
+    const [single, refused, taken] = recorder.received.map((r) => r.n);
+    expect(single!.digest).toBeUndefined();
+    expect(refused!.digest).toMatchObject({ reason: 'folded', count: 5 });
+    expect(taken!.digest).toMatchObject({ reason: 'folded', count: 5 });
+    expect(recorder.received).toHaveLength(3);
+    for (const job of await relay.relay.store.listJobs({ state: 'succeeded' })) {
+      const attempts = await relay.relay.store.listAttempts(job.id);
+      if (job.lastError?.code !== 'PB_DELIVERY_FOLDED') continue;
+      // Each folded delivery shows the refused digest attempt, then the one the target took.
+      expect(attempts.map((a) => [a.outcome, a.error?.code])).toEqual([
+        ['failed', 'PB_DELIVERY_RETRY_AFTER'],
+        ['succeeded', 'PB_DELIVERY_FOLDED'],
+      ]);
+    }
+  });
+
+  it('dead-letters every folded delivery with a digest the target refuses for good', async () => {
+    const relay = await limitedRelay(1, 1500);
+    recorder.behaviour = async (n) => {
+      if (n.digest) throw new DeliveryError('PB_DELIVERY_UNRECOVERABLE', 'HTTP 400: bad request');
+    };
+    await Promise.all(Array.from({ length: 4 }, () => sendIssue(relay, 'C')));
+    await waitFor(
+      async () => (await relay.relay.store.listJobs({ state: 'dead' })).length === 3,
+      'the three folded deliveries dead with their digest',
+      20_000,
+    );
+    const dead = await relay.relay.store.listJobs({ state: 'dead' });
+    expect(dead.every((j) => j.lastError?.code === 'PB_DELIVERY_UNRECOVERABLE')).toBe(true);
+    expect(await relay.relay.store.listJobs({ state: 'succeeded' })).toHaveLength(1);
+    expect(await relay.relay.store.listJobs({ state: 'skipped' })).toEqual([]);
   });
 
   it("applies the notifier's declared limit unless the instance overrides or disables it", async () => {
@@ -356,7 +470,12 @@ const pg = probePostgres('digest replica tests');
     }
     const [a, b] = relays as [TestRelay, TestRelay];
     await a.relay.store.checkWritable(); // migrated before both start ingesting
-    const received = (): Notification[] => recorders.flatMap((r) => r.received.map((x) => x.n));
+    // Either replica's dispatcher may deliver either message (b the first, a
+    // the update, say), so the messages are listed as they arrive, not as
+    // a's list then b's: that order put b's "first" after a's "update".
+    const arrived: Notification[] = [];
+    for (const rec of recorders) rec.behaviour = async (n) => void arrived.push(n);
+    const received = (): Notification[] => arrived;
     const flushBoth = async (): Promise<void> => {
       for (let i = 0; i < 3; i++)
         await Promise.all([a.relay.flusher.tick(), b.relay.flusher.tick()]);

@@ -1,7 +1,7 @@
 import { Counter } from 'prom-client';
 import { DeliveryError, type Notification, type SerializedError } from '@plugboard/sdk';
 import type { RelayConfig } from '../config/schema';
-import type { DeliveryGateInput } from '../dispatch/dispatcher';
+import type { DeliveryGateInput } from '../dispatch/types';
 import type { RelayMetrics } from '../metrics';
 import type { Store } from '../store/types';
 import { Inhibitions, describeSource, sourceIdentity } from './inhibition';

@@ -1,21 +1,8 @@
-import {
-  describeDigest,
-  parseLegacyWebhook,
-  parseSentryWebhook,
-  type Notification,
-  type NotificationDigest,
-  type ParseResult,
-} from '@plugboard/sdk';
+import type { Notification, NotificationDigest } from '@plugboard/sdk';
 import type { RouteConfig } from '../config/schema';
 import { durationMs } from '../durations';
-import type {
-  GroupFlush,
-  GroupHit,
-  GroupRecord,
-  IncomingWebhook,
-  LeasedJob,
-  NewJob,
-} from '../store/types';
+import type { GroupFlush, GroupHit, GroupRecord, IncomingWebhook, NewJob } from '../store/types';
+import type { DigestBody } from '../store/stored-webhook';
 import { labelValue, notificationLabels } from './labels';
 
 /**
@@ -207,15 +194,6 @@ export function planFlush(
   };
 }
 
-/** The body of a relay-made `digest` webhook: the latest notification and its digest. */
-export interface DigestBody {
-  digest: NotificationDigest;
-  /** The latest notification's webhook, as received. */
-  source: 'sentry' | 'legacy';
-  resource: string;
-  body: unknown;
-}
-
 export function digestOf(
   g: GroupRecord,
   plan: FlushPlan & { reason: NotificationDigest['reason'] },
@@ -298,28 +276,6 @@ export function flushFor(
   return flush;
 }
 
-/**
- * A stored webhook as a notification: Sentry's and the legacy plugin's
- * bodies as received, and the relay's own digests (the latest notification
- * with its `digest`).
- */
-export function parseStoredWebhook(
-  source: 'sentry' | 'legacy' | 'digest',
-  resource: string,
-  body: Buffer,
-): ParseResult {
-  const json = JSON.parse(body.toString('utf8')) as unknown;
-  if (source === 'legacy') return parseLegacyWebhook(json);
-  if (source === 'sentry') return parseSentryWebhook({ resource, body: json });
-  const d = json as DigestBody;
-  const inner =
-    d.source === 'legacy'
-      ? parseLegacyWebhook(d.body)
-      : parseSentryWebhook({ resource: d.resource, body: d.body });
-  if (inner.ok) inner.notification.digest = d.digest;
-  return inner;
-}
-
 const timersCache = new WeakMap<RouteConfig, GroupTimers | null>();
 
 function cachedTimers(route: RouteConfig): GroupTimers | undefined {
@@ -377,92 +333,4 @@ export function planDeliveries(
     });
   }
   return { jobs, groups, dropped };
-}
-
-/** Items a folded digest lists; the count covers them all. */
-const FOLD_ITEMS = 20;
-
-/**
- * One digest for deliveries a rate-limited target could not take one by
- * one: it lists the newest of them and stands for all. Its body carries the
- * newest notification, so a notifier renders it like any other.
- */
-export function foldedDigest(
-  jobs: readonly LeasedJob[],
-  now: number,
-): { webhook: IncomingWebhook; job: NewJob } {
-  const sorted = [...jobs].sort((a, b) => a.createdAt - b.createdAt);
-  const items: NonNullable<NotificationDigest['items']> = [];
-  let newest: Omit<DigestBody, 'digest'> | undefined;
-  let count = 0;
-  for (let i = sorted.length - 1; i >= 0; i--) {
-    const job = sorted[i]!;
-    let parsed: ParseResult | undefined;
-    try {
-      parsed = parseStoredWebhook(job.source, job.resource, job.body);
-    } catch {
-      parsed = undefined;
-    }
-    const n = parsed?.ok ? parsed.notification : undefined;
-    // A folded group digest stands for its own count.
-    count += n?.digest && n.digest.reason !== 'folded' ? Math.max(1, n.digest.count) : 1;
-    if (items.length < FOLD_ITEMS) {
-      items.push({
-        kind: n?.kind ?? `${job.resource}.${job.action}`,
-        title: n
-          ? n.digest
-            ? `${n.title} (${describeDigest(n) ?? 'digest'})`
-            : n.title
-          : '(unreadable)',
-        ...(n?.project?.slug ? { project: n.project.slug } : {}),
-        ...(n?.url ? { url: n.url } : {}),
-      });
-    }
-    if (!newest && n) {
-      const raw = JSON.parse(job.body.toString('utf8')) as unknown;
-      if (job.source === 'digest') {
-        const d = raw as DigestBody;
-        newest = { source: d.source, resource: d.resource, body: d.body };
-      } else {
-        newest = { source: job.source, resource: job.resource, body: raw };
-      }
-    }
-  }
-  const first = sorted[0]!;
-  const last = sorted[sorted.length - 1]!;
-  const digest: NotificationDigest = {
-    reason: 'folded',
-    count,
-    total: count,
-    since: new Date(first.createdAt).toISOString(),
-    until: new Date(now).toISOString(),
-    lastSeen: new Date(last.createdAt).toISOString(),
-    route: first.routeName,
-    items,
-  };
-  const body: DigestBody = {
-    source: newest?.source ?? 'sentry',
-    resource: newest?.resource ?? last.resource,
-    body: newest?.body ?? null,
-    digest,
-  };
-  return {
-    webhook: {
-      source: 'digest',
-      resource: body.resource,
-      action: last.action,
-      dedupKey: `fold:${first.instanceId}:${first.id}`,
-      body: Buffer.from(JSON.stringify(body)),
-      receivedAt: now,
-      detail: `${jobs.length} deliveries to ${first.instanceId} folded while its target's rate limit held them back`,
-    },
-    job: {
-      routeName: first.routeName,
-      instanceId: first.instanceId,
-      pluginSlug: first.pluginSlug,
-      maxAttempts: first.maxAttempts,
-      runAt: Math.min(...jobs.map((j) => j.runAt)),
-      ...(first.project ? { project: first.project } : {}),
-    },
-  };
 }

@@ -16,6 +16,7 @@ import {
   type JobState,
   type LeasedJob,
   type NewJob,
+  type SettleItem,
   type Store,
   type WebhookRecord,
   type WebhookSource,
@@ -24,6 +25,7 @@ import {
 import {
   CRASH_ERROR,
   RATE_NAMESPACE,
+  attemptValues,
   slidingWindow,
   toGroup,
   toJob,
@@ -31,6 +33,7 @@ import {
   type JobRow,
   type SettleNext,
 } from './rows';
+import { errorCodes, errorMessages, leaseDeadline, retryTransient } from './retry';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:pass@host:5432/db` */
@@ -163,6 +166,47 @@ function schemaName(name: string): string {
 }
 
 /**
+ * SQLSTATEs of a connection the server ended: admin_shutdown
+ * (pg_terminate_backend, a pooler or operator killing sessions),
+ * crash_shutdown, cannot_connect_now (starting up, in recovery). Class 08
+ * (connection_exception) is checked as a class.
+ */
+const SERVER_ENDED = new Set(['57P01', '57P02', '57P03']);
+/** Socket failures Node reports on the connection's stream. */
+const SOCKET_FAILURES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+// node-postgres raises these with no code at all (lib/client.js), when a
+// query is sent on, or was waiting on, a connection that died; the message
+// is all there is to go by.
+const DEAD_CLIENT =
+  /^(Connection terminated|Client has encountered a connection error|Client was closed)/;
+
+/**
+ * Whether `err` (or its cause) says the connection failed rather than the
+ * statement: another try on a fresh connection may succeed. A statement the
+ * server refused (constraint, syntax, serialization) is not one of these.
+ */
+export function isConnectionError(err: unknown): boolean {
+  const codes = errorCodes(err);
+  if (codes.some((c) => c.startsWith('08') || SERVER_ENDED.has(c) || SOCKET_FAILURES.has(c))) {
+    return true;
+  }
+  return errorMessages(err).some((m) => DEAD_CLIENT.test(m));
+}
+
+/** Tries of one ingest: a second one on a fresh connection before answering 503. */
+const INGEST_TRIES = 2;
+const INGEST_RETRY_WITHIN_MS = 10_000;
+
+/**
  * The store for several replicas: PostgreSQL, with leases taken by
  * `FOR UPDATE SKIP LOCKED` so replicas never hand out the same job, and the
  * de-duplication key claimed with a conditional upsert so two replicas that
@@ -174,6 +218,8 @@ export class PostgresStore implements Store {
   private readonly now: () => number;
   private closed: Promise<void> | undefined;
   private ready: Promise<void> | undefined;
+  /** Errors of transactions whose COMMIT was sent but not answered. */
+  private readonly commitUnknown = new WeakSet<object>();
 
   constructor(options: PostgresStoreOptions) {
     this.s = schemaName(options.schema ?? 'plugboard');
@@ -258,22 +304,99 @@ export class PostgresStore implements Store {
       throw this.wrap(what, err);
     }
     let failure: unknown;
+    let committing = false;
     try {
       await client.query('BEGIN');
       const out = await fn(client);
+      committing = true;
       await client.query('COMMIT');
       return out;
     } catch (err) {
       failure = err;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw this.wrap(what, err);
+      if (!committing) await client.query('ROLLBACK').catch(() => undefined);
+      const wrapped = this.wrap(what, err);
+      // Before COMMIT went out, a dead connection means the server rolled the
+      // transaction back. After, it may have committed just before the
+      // connection died, and the answer was lost: a retry must allow for that.
+      if (committing && isConnectionError(err)) this.commitUnknown.add(wrapped);
+      throw wrapped;
     } finally {
-      // A connection that failed is discarded, not handed to the next caller.
-      client.release(failure instanceof Error ? failure : undefined);
+      // A connection that failed is discarded, not handed to the next caller
+      // (node-postgres closes a client released with an error).
+      client.release(failure instanceof Error ? failure : failure !== undefined);
     }
   }
 
+  /**
+   * Run a lease-guarded write again while its connection fails, on a fresh
+   * connection each time, until it succeeds or the lease runs out (after
+   * that the job may be another worker's, and the write a no-op anyway).
+   * Without this a lost answer from PostgreSQL left the job `running` until
+   * its lease expired, and then it was delivered a second time.
+   *
+   * Each try is safe because the write only touches jobs still `running`
+   * under the caller's lease. A try whose COMMIT may have landed is retried
+   * as is when the write is idempotent (a second run changes nothing);
+   * otherwise `ifCommitted` is asked first, and returns the result to settle
+   * with when the first try did commit.
+   */
+  private retryGuarded<T>(
+    leaseUntil: number,
+    fn: () => Promise<T>,
+    ifCommitted?: () => Promise<{ value: T } | undefined>,
+  ): Promise<T> {
+    return retryTransient(fn, {
+      transient: isConnectionError,
+      until: leaseDeadline(leaseUntil, this.now()),
+      stopped: () => this.closed !== undefined,
+      beforeRetry: async (err) =>
+        ifCommitted && this.commitUnknown.has(err as object) ? ifCommitted() : undefined,
+    });
+  }
+
+  /**
+   * How many of `jobs` are no longer `running` under the lease they were
+   * handed out with: all of them once a write that settles them committed.
+   */
+  private async released(jobs: readonly LeasedJob[]): Promise<number> {
+    const { rows } = await this.pool.query<{ held: number }>(
+      `SELECT count(*)::int8 AS held FROM ${this.s}.jobs j
+         JOIN unnest($1::bigint[], $2::text[], $3::bigint[]) AS l(id, owner, until) ON j.id = l.id
+        WHERE j.state = 'running' AND j.lease_owner = l.owner AND j.lease_until = l.until`,
+      [jobs.map((j) => Number(j.id)), jobs.map((j) => j.leaseOwner), jobs.map((j) => j.leaseUntil)],
+    );
+    return jobs.length - (rows[0]?.held ?? 0);
+  }
+
   ingest(req: IngestRequest): Promise<IngestResult> {
+    // The pool may hand out a connection that died while idle (terminated,
+    // a failover) before the client noticed: one more try on a fresh one
+    // instead of a 503 that would make Sentry redeliver.
+    //
+    // A retry after a COMMIT whose answer was lost may find the first try
+    // committed. When the webhook creates deliveries, its content key then
+    // protects them: the first try's claim is live (the window is at least a
+    // second, de-duplication being configured in seconds), so the retry records
+    // the webhook as a `duplicate` of it, creates no job, and the caller is told
+    // `duplicate` (the jobs exist and the dispatcher's poll finds them). With
+    // no key or de-duplication off nothing would stop a second set of jobs, so
+    // that case answers 503 instead, as before. A webhook that creates no
+    // delivery (ignored, unsupported) costs at most a second log row.
+    const delivers = !req.unsupported && (req.jobs.length > 0 || (req.groups?.length ?? 0) > 0);
+    const keyProtects = req.webhook.dedupKey !== '' && req.dedupWindowMs > 0;
+    return retryTransient(() => this.ingestOnce(req), {
+      transient: isConnectionError,
+      tries: INGEST_TRIES,
+      until: Date.now() + INGEST_RETRY_WITHIN_MS,
+      stopped: () => this.closed !== undefined,
+      beforeRetry: (err) => {
+        if (delivers && !keyProtects && this.commitUnknown.has(err as object)) throw err;
+        return Promise.resolve(undefined);
+      },
+    });
+  }
+
+  private ingestOnce(req: IngestRequest): Promise<IngestResult> {
     const s = this.s;
     return this.run('ingest', () =>
       this.tx(async (c) => {
@@ -396,39 +519,72 @@ export class PostgresStore implements Store {
     );
   }
 
-  foldJobs(
-    jobs: readonly LeasedJob[],
-    digest: { webhook: IncomingWebhook; job: NewJob },
-    reason: SerializedError,
-  ): Promise<{ jobId: string; folded: number }> {
+  settleMany(items: readonly SettleItem[]): Promise<number> {
+    if (items.length === 0) return Promise.resolve(0);
+    const jobs = items.map((item) => item.job);
+    return this.retryGuarded(
+      Math.min(...jobs.map((job) => job.leaseUntil)),
+      () => this.settleManyOnce(items),
+      // Its attempt rows are not written idempotently: after a COMMIT that
+      // may have landed, a retry comes only if the jobs are still held. None
+      // held means it committed; the count then also includes jobs whose
+      // lease was lost before (rare: both at once).
+      async () => {
+        const released = await this.released(jobs);
+        return released === jobs.length ? { value: released } : undefined;
+      },
+    );
+  }
+
+  private settleManyOnce(items: readonly SettleItem[]): Promise<number> {
     const s = this.s;
-    return this.run('foldJobs', () =>
+    if (items.length === 0) return Promise.resolve(0);
+    return this.run('settleMany', () =>
       this.tx(async (c) => {
-        const now = this.now();
-        const error = JSON.stringify(reason);
-        let folded = 0;
-        for (const job of jobs) {
-          const res = await c.query(
-            `UPDATE ${s}.jobs SET state = 'skipped', lease_owner = NULL, lease_until = NULL, updated_at = $1, last_error = $2
-             WHERE id = $3 AND state = 'running' AND lease_owner = $4`,
-            [now, error, Number(job.id), job.leaseOwner],
-          );
-          if ((res.rowCount ?? 0) === 0) continue;
-          folded++;
+        // Two statements for any number of jobs: arrays unnested server-side.
+        const ids: number[] = [];
+        const owners: string[] = [];
+        const states: string[] = [];
+        const runAts: number[] = [];
+        const errors: Array<string | null> = [];
+        const uncount: boolean[] = [];
+        const tried: SettleItem[] = [];
+        for (const item of items) {
+          ids.push(Number(item.job.id));
+          owners.push(item.job.leaseOwner);
+          states.push(item.next.state);
+          runAts.push(item.next.state === 'pending' ? item.next.runAt : item.job.runAt);
+          errors.push(item.attempt?.error ? JSON.stringify(item.attempt.error) : null);
+          uncount.push(!item.attempt);
+          if (item.attempt) tried.push(item);
+        }
+        const res = await c.query(
+          `UPDATE ${s}.jobs j SET state = i.state, run_at = i.run_at, lease_owner = NULL, lease_until = NULL, updated_at = $7,
+             last_error = CASE WHEN i.uncount THEN j.last_error ELSE i.error END,
+             attempts = CASE WHEN i.uncount AND j.attempts > 0 THEN j.attempts - 1 ELSE j.attempts END
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[])
+             AS i(id, owner, state, run_at, error, uncount)
+           WHERE j.id = i.id AND j.state = 'running' AND j.lease_owner = i.owner`,
+          [ids, owners, states, runAts, errors, uncount, this.now()],
+        );
+        if (tried.length > 0) {
+          // Recorded even where the lease was lost: the delivery log shows every attempt.
           await c.query(
-            `INSERT INTO ${s}.attempts (job_id, attempt, started_at, finished_at, outcome, error, chain) VALUES ($1, $2, $3, $3, 'skipped', $4, $5)`,
-            [Number(job.id), job.attempts, now, error, job.replays],
+            `INSERT INTO ${s}.attempts (job_id, attempt, started_at, finished_at, outcome, error, chain)
+             SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::int[])`,
+            [
+              tried.map((t) => Number(t.job.id)),
+              tried.map((t) => t.attempt!.attempt),
+              tried.map((t) => t.attempt!.startedAt),
+              tried.map((t) => t.attempt!.finishedAt),
+              tried.map((t) => t.attempt!.outcome),
+              tried.map((t) => (t.attempt!.error ? JSON.stringify(t.attempt!.error) : null)),
+              tried.map((t) => t.job.replays),
+            ],
           );
         }
-        const w = digest.webhook;
-        const { rows } = await c.query<{ id: number }>(
-          `INSERT INTO ${s}.webhooks (source, resource, action, request_id, dedup_key, status, received_at, detail, body)
-           VALUES ($1, $2, $3, NULL, $4, 'accepted', $5, $6, $7) RETURNING id`,
-          [w.source, w.resource, w.action, w.dedupKey, w.receivedAt, w.detail ?? null, w.body],
-        );
-        const [jobId] = await this.insertJobs(c, rows[0]!.id, [digest.job], now);
-        return { jobId: jobId!, folded };
-      }, 'foldJobs'),
+        return res.rowCount ?? 0;
+      }, 'settleMany'),
     );
   }
 
@@ -581,35 +737,38 @@ export class PostgresStore implements Store {
 
   settle(job: LeasedJob, attempt: AttemptInput, next: SettleNext): Promise<void> {
     const s = this.s;
-    return this.run('settle', () =>
-      this.tx(async (c) => {
-        const error = attempt.error ? JSON.stringify(attempt.error) : null;
-        await c.query(
-          `UPDATE ${s}.jobs SET state = $1, run_at = $2, lease_owner = NULL, lease_until = NULL, updated_at = $3, last_error = $4
-           WHERE id = $5 AND state = 'running' AND lease_owner = $6`,
-          [
-            next.state,
-            next.state === 'pending' ? next.runAt : job.runAt,
-            this.now(),
-            error,
-            Number(job.id),
-            job.leaseOwner,
-          ],
-        );
-        await c.query(
-          `INSERT INTO ${s}.attempts (job_id, attempt, started_at, finished_at, outcome, error, chain) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [
-            Number(job.id),
-            attempt.attempt,
-            attempt.startedAt,
-            attempt.finishedAt,
-            attempt.outcome,
-            error,
-            job.replays,
-          ],
-        );
-      }, 'settle'),
-    );
+    // Idempotent, so retried as is even when a COMMIT may have landed: the
+    // update matches only this very lease (lease_until tells it from a later
+    // lease of the same replica, which a retry must not settle), and the
+    // attempt row is written once, whichever try commits.
+    const once = (): Promise<void> =>
+      this.run('settle', () =>
+        this.tx(async (c) => {
+          const error = attempt.error ? JSON.stringify(attempt.error) : null;
+          await c.query(
+            `UPDATE ${s}.jobs SET state = $1, run_at = $2, lease_owner = NULL, lease_until = NULL, updated_at = $3, last_error = $4
+             WHERE id = $5 AND state = 'running' AND lease_owner = $6 AND lease_until = $7`,
+            [
+              next.state,
+              next.state === 'pending' ? next.runAt : job.runAt,
+              this.now(),
+              error,
+              Number(job.id),
+              job.leaseOwner,
+              job.leaseUntil,
+            ],
+          );
+          // Recorded even where the lease was lost: the delivery log shows every attempt.
+          await c.query(
+            `INSERT INTO ${s}.attempts (job_id, attempt, started_at, finished_at, outcome, error, chain)
+             SELECT $1::bigint, $2::int, $3::bigint, $4::bigint, $5::text, $6::text, $7::int
+             WHERE NOT EXISTS (SELECT 1 FROM ${s}.attempts
+                                WHERE job_id = $1 AND chain = $7 AND attempt = $2 AND started_at = $3)`,
+            attemptValues(job, attempt, error),
+          );
+        }, 'settle'),
+      );
+    return this.retryGuarded(job.leaseUntil, once);
   }
 
   releaseLeases(options: {

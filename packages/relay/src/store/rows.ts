@@ -1,5 +1,5 @@
 import type { SerializedError } from '@plugboard/sdk';
-import type { GroupRecord, JobRecord, JobState } from './types';
+import type { AttemptInput, GroupRecord, JobRecord, JobState, LeasedJob } from './types';
 
 /** A `jobs` row as both stores hold it (column names as in the schema). */
 export interface JobRow {
@@ -43,8 +43,7 @@ export function toJob(row: JobRow): JobRecord {
   return job;
 }
 
-export type SettleNext =
-  { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number };
+export type { SettleNext } from './types';
 
 /** The last error of a job whose last allowed attempt a crash cut short. */
 export const CRASH_ERROR: SerializedError = {
@@ -114,4 +113,24 @@ export function slidingWindow(
   const live = times.filter((t) => t > now - windowMs).sort((a, b) => a - b);
   if (live.length < limit) return { ok: true, times: [...live, now] };
   return { ok: false, retryAt: live[live.length - limit]! + windowMs, times: live };
+}
+
+/**
+ * An `attempts` row's values in the order both stores insert them: job_id,
+ * attempt, started_at, finished_at, outcome, error, chain.
+ */
+export function attemptValues(
+  job: LeasedJob,
+  attempt: AttemptInput,
+  error: string | null,
+): [number, number, number, number, string, string | null, number] {
+  return [
+    Number(job.id),
+    attempt.attempt,
+    attempt.startedAt,
+    attempt.finishedAt,
+    attempt.outcome,
+    error,
+    job.replays,
+  ];
 }

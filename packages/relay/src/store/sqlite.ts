@@ -18,6 +18,7 @@ import {
   type JobState,
   type LeasedJob,
   type NewJob,
+  type SettleItem,
   type Store,
   type WebhookRecord,
   type WebhookSource,
@@ -26,6 +27,7 @@ import {
 import {
   CRASH_ERROR,
   RATE_NAMESPACE,
+  attemptValues,
   slidingWindow,
   toGroup,
   toJob,
@@ -33,6 +35,7 @@ import {
   type JobRow,
   type SettleNext,
 } from './rows';
+import { errorCodes, leaseDeadline, retryTransient } from './retry';
 
 export interface SqliteStoreOptions {
   /** Directory holding `plugboard.db` (created if missing). `:memory:` for tests. */
@@ -43,8 +46,21 @@ export interface SqliteStoreOptions {
    * the machine itself loses power. `full`: fsync on every commit.
    */
   synchronous?: 'normal' | 'full';
+  /** How long a write waits for another connection's lock (ms). Default 5000. */
+  busyTimeoutMs?: number;
   /** Clock, for tests. */
   now?: () => number;
+}
+
+/**
+ * Failures of a write that leave nothing written and may clear by
+ * themselves: the file locked by another connection (a backup, the `sqlite3`
+ * shell, the checkpointer), the disk or the file-size limit full, an I/O error.
+ */
+const TRANSIENT = /^SQLITE_(BUSY|LOCKED|FULL|IOERR)/;
+
+function isTransient(err: unknown): boolean {
+  return errorCodes(err).some((c) => TRANSIENT.test(c));
 }
 
 const SCHEMA_VERSION = 3;
@@ -279,7 +295,7 @@ export class SqliteStore implements Store {
       this.db = new Database(file);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
       this.db.pragma('foreign_keys = OFF');
       if (file !== ':memory:') {
         // Checkpoints (copying the WAL into the database, with an fsync) run
@@ -323,7 +339,9 @@ export class SqliteStore implements Store {
       ),
       settle: db.prepare(
         'UPDATE jobs SET state = ?, run_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, last_error = ? ' +
-          "WHERE id = ? AND state = 'running' AND lease_owner = ?",
+          // lease_until: an attempt that outlived its lease must not settle
+          // the job's next lease, even one this process took.
+          "WHERE id = ? AND state = 'running' AND lease_owner = ? AND lease_until = ?",
       ),
       attemptInsert: db.prepare(
         'INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, error, chain) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -344,6 +362,12 @@ export class SqliteStore implements Store {
       releaseOwner: db.prepare(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ?, " +
           "attempts = CASE WHEN ? AND attempts > 0 THEN attempts - 1 ELSE attempts END WHERE state = 'running' AND lease_owner = ?",
+      ),
+      // Leased but never tried (the target's rate limit was taken meanwhile):
+      // back to the queue without spending an attempt.
+      handBack: db.prepare(
+        "UPDATE jobs SET state = 'pending', run_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, " +
+          "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE attempts END WHERE id = ? AND state = 'running' AND lease_owner = ?",
       ),
       releaseExpired: db.prepare(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'running' AND lease_until <= ?",
@@ -631,23 +655,32 @@ export class SqliteStore implements Store {
       error,
       Number(job.id),
       job.leaseOwner,
+      job.leaseUntil,
     );
     // A lease lost to another worker (expired and re-leased) is not ours to
     // settle; the attempt is still recorded for the delivery log.
-    this.stmts.attemptInsert.run(
-      Number(job.id),
-      attempt.attempt,
-      attempt.startedAt,
-      attempt.finishedAt,
-      attempt.outcome,
-      error,
-      job.replays,
-    );
+    this.stmts.attemptInsert.run(...attemptValues(job, attempt, error));
     return info.changes > 0;
   }
 
   settle(job: LeasedJob, attempt: AttemptInput, next: SettleNext): Promise<void> {
-    return this.guard('settle', () => this.settles.push({ job, attempt, next }));
+    return this.guard('settle', () =>
+      this.retryGuarded(job.leaseUntil, () => this.settles.push({ job, attempt, next })),
+    );
+  }
+
+  /**
+   * Run a lease-guarded write again while it fails transiently, until it
+   * succeeds or the lease runs out: otherwise the job stays `running` until
+   * its lease expires and is then delivered a second time. A failed SQLite
+   * transaction wrote nothing, so every try is a first try.
+   */
+  private retryGuarded<T>(leaseUntil: number, fn: () => Promise<T>): Promise<T> {
+    return retryTransient(fn, {
+      transient: isTransient,
+      until: leaseDeadline(leaseUntil, this.now()),
+      stopped: () => this.closed !== undefined,
+    });
   }
 
   releaseLeases(options: {
@@ -840,41 +873,37 @@ export class SqliteStore implements Store {
     });
   }
 
-  foldJobs(
-    jobs: readonly LeasedJob[],
-    digest: { webhook: IncomingWebhook; job: NewJob },
-    reason: SerializedError,
-  ): Promise<{ jobId: string; folded: number }> {
-    return this.guard('foldJobs', () => {
-      let folded = 0;
-      const out = this.db.transaction(() => {
+  settleMany(items: readonly SettleItem[]): Promise<number> {
+    if (items.length === 0) return this.settleManyOnce(items);
+    return this.retryGuarded(Math.min(...items.map((item) => item.job.leaseUntil)), () =>
+      this.settleManyOnce(items),
+    );
+  }
+
+  private settleManyOnce(items: readonly SettleItem[]): Promise<number> {
+    return this.guard('settleMany', () => {
+      const moved = this.db.transaction(() => {
         const now = this.now();
-        folded = 0;
-        for (const job of jobs) {
-          const moved = this.settleOne(
-            job,
-            {
-              attempt: job.attempts,
-              startedAt: now,
-              finishedAt: now,
-              outcome: 'skipped',
-              error: reason,
-            },
-            { state: 'skipped' },
-            now,
-          );
-          if (moved) folded++;
-        }
-        const r = this.ingestOne(
-          { webhook: digest.webhook, jobs: [digest.job], dedupWindowMs: 0 },
-          now,
+        return items.map((item) =>
+          item.attempt
+            ? this.settleOne(item.job, item.attempt, item.next, now)
+            : this.stmts.handBack.run(
+                item.next.runAt,
+                now,
+                Number(item.job.id),
+                item.job.leaseOwner,
+              ).changes > 0,
         );
-        return r.jobIds[0]!;
       })();
-      this.counts.running -= folded;
-      this.counts.skipped += folded;
-      this.counts.pending += 1;
-      return { jobId: out, folded };
+      // Only after the commit: a failed transaction changes no count.
+      let settled = 0;
+      moved.forEach((ok, i) => {
+        if (!ok) return;
+        settled++;
+        this.counts.running--;
+        this.counts[items[i]!.next.state]++;
+      });
+      return settled;
     });
   }
 

@@ -125,6 +125,15 @@ export interface AttemptInput {
   error?: SerializedError;
 }
 
+/** Where a settled job goes next. */
+export type SettleNext =
+  { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number };
+
+/** One job of `Store.settleMany`; without `attempt` it is handed back uncounted (pending). */
+export type SettleItem =
+  | { job: LeasedJob; attempt: AttemptInput; next: SettleNext }
+  | { job: LeasedJob; attempt?: undefined; next: { state: 'pending'; runAt: number } };
+
 export interface AttemptRecord extends AttemptInput {
   id: number;
   jobId: string;
@@ -218,11 +227,7 @@ export interface Store {
    */
   lease(instanceId: string, limit: number, owner: string, leaseMs: number): Promise<LeasedJob[]>;
   /** Record a finished attempt and settle the job: succeeded/skipped, retry at `retryAt`, or dead. */
-  settle(
-    job: LeasedJob,
-    attempt: AttemptInput,
-    next: { state: 'succeeded' | 'skipped' | 'dead' } | { state: 'pending'; runAt: number },
-  ): Promise<void>;
+  settle(job: LeasedJob, attempt: AttemptInput, next: SettleNext): Promise<void>;
   /**
    * Running jobs whose lease expired (or all of `owner`'s, or all) go back to
    * pending. `uncount`: the attempt was cut short on purpose (shutdown) and
@@ -235,16 +240,14 @@ export interface Store {
     uncount?: boolean;
   }): Promise<number>;
   /**
-   * Replace leased jobs by one new delivery (a digest of them), atomically:
-   * each folded job is settled `skipped` with `reason` (its attempt
-   * recorded), the digest's webhook and job are created. Returns the new
-   * job's id; jobs whose lease was lost are left alone (not folded).
+   * Settle many leased jobs in one transaction: the members of a folded
+   * digest once the target took (or refused) it, deliveries the gate held
+   * back, or jobs handed back unsent. An item with an `attempt` records it;
+   * one without goes back to `pending` at `next.runAt` with the lease's
+   * attempt uncounted (it was never tried). Jobs whose lease was lost are left
+   * alone. Returns how many jobs were settled.
    */
-  foldJobs(
-    jobs: readonly LeasedJob[],
-    digest: { webhook: IncomingWebhook; job: NewJob },
-    reason: SerializedError,
-  ): Promise<{ jobId: string; folded: number }>;
+  settleMany(items: readonly SettleItem[]): Promise<number>;
   /** Groups whose next flush is due (indexed by next flush time). */
   dueGroups(now: number, limit: number): Promise<GroupRecord[]>;
   /**

@@ -34,7 +34,7 @@ const WRITES: ReadonlySet<keyof Store> = new Set<keyof Store>([
   'kvDelete',
   'flushGroup',
   'rateAcquire',
-  'foldJobs',
+  'settleMany',
   'rateHit',
   'checkWritable',
 ]);

@@ -1,4 +1,4 @@
-import type { GroupHit, IngestRequest, Store } from '../../src/store/types';
+import type { GroupHit, IngestRequest, LeasedJob, Store } from '../../src/store/types';
 
 export function request(over: Partial<IngestRequest['webhook']> = {}, jobs = 1): IngestRequest {
   return {
@@ -133,12 +133,18 @@ export function describeStoreConformance(
       expect(second?.lastError?.message).toBe('503');
     });
 
-    it('does not let a worker whose lease was taken over settle the job', async () => {
+    // The same worker too: an attempt that outlived its lease must not settle
+    // the lease this worker took after it (a retried settle would do just that).
+    it.each([
+      ['a worker whose lease was taken over', 'w2'],
+      ["an attempt that outlived its lease, the same worker's next lease", 'w1'],
+    ])('does not let %s settle the job', async (_what, next) => {
       await store.ingest(request());
       const [stale] = await store.lease('r/a', 1, 'w1', 1000);
       now += 1001;
       expect(await store.releaseLeases({ expiredOnly: true })).toBe(1);
-      const [fresh] = await store.lease('r/a', 1, 'w2', 1000);
+      const [fresh] = await store.lease('r/a', 1, next, 1000);
+      expect(fresh?.id).toBe(stale?.id);
       await store.settle(
         stale!,
         { attempt: 1, startedAt: now, finishedAt: now, outcome: 'succeeded' },
@@ -226,69 +232,67 @@ export function describeStoreConformance(
       expect(await store.kvList('nothing-here')).toEqual([]);
     });
 
-    it('folds leased jobs into one new delivery, recording why each was not sent alone', async () => {
-      for (let i = 1; i <= 3; i++) {
+    it('settles many leased jobs at once, and hands back untried ones without spending an attempt', async () => {
+      for (let i = 1; i <= 4; i++) {
         await store.ingest(request({ dedupKey: `event_alert:triggered:${i}` }));
         now += 1000;
       }
-      await store.ingest(request({ dedupKey: 'other-instance' }, 2)); // r/a and r/x1
-      const leased = await store.lease('r/a', 3, 'me', 60_000);
-      expect(leased).toHaveLength(3);
-      const reason = {
+      const leased = await store.lease('r/a', 4, 'me', 60_000);
+      expect(leased).toHaveLength(4);
+      const note = {
         name: 'DeliveryError',
         code: 'PB_DELIVERY_FOLDED',
-        message: 'folded into a digest',
+        message: 'delivered in one digest',
         retryable: false,
       };
-      const res = await store.foldJobs(
-        leased,
+      const attempt = {
+        attempt: 1,
+        startedAt: now,
+        finishedAt: now + 5,
+        outcome: 'succeeded' as const,
+        error: note,
+      };
+      const [a, b, c, d] = leased as [LeasedJob, LeasedJob, LeasedJob, LeasedJob];
+      const settled = await store.settleMany([
+        { job: a, attempt, next: { state: 'succeeded' } },
+        { job: b, attempt, next: { state: 'succeeded' } },
+        { job: c, next: { state: 'pending', runAt: c.runAt } },
         {
-          webhook: {
-            source: 'digest',
-            resource: 'event_alert',
-            action: 'triggered',
-            dedupKey: 'fold:r/a:1',
-            body: Buffer.from('{"digest":{}}'),
-            receivedAt: now,
-          },
-          job: {
-            routeName: 'r',
-            instanceId: 'r/a',
-            pluginSlug: 'log',
-            maxAttempts: 3,
-            runAt: leased[0]!.runAt,
-          },
+          job: d,
+          attempt: { ...attempt, outcome: 'failed', error: { ...note, retryable: true } },
+          next: { state: 'pending', runAt: now + 60_000 },
         },
-        reason,
-      );
-      expect(res.folded).toBe(3);
-      for (const job of leased) {
-        expect(await store.getJob(job.id)).toMatchObject({ state: 'skipped', lastError: reason });
+      ]);
+      expect(settled).toBe(4);
+      for (const job of [a, b]) {
+        expect(await store.getJob(job.id)).toMatchObject({ state: 'succeeded', lastError: note });
         expect(await store.listAttempts(job.id)).toMatchObject([
-          { attempt: 1, outcome: 'skipped', error: reason },
+          { attempt: 1, outcome: 'succeeded', error: note },
         ]);
       }
-      expect(await store.countJobsByState()).toMatchObject({ pending: 3, skipped: 3, running: 0 });
-      // The digest is due as early as the oldest folded delivery: it goes first.
-      const [next] = await store.lease('r/a', 1, 'me', 60_000);
-      expect(next).toMatchObject({ id: res.jobId, source: 'digest', runAt: leased[0]!.runAt });
-      // A job whose lease was lost is not folded.
-      const again = await store.foldJobs(
-        leased,
-        {
-          webhook: {
-            source: 'digest',
-            resource: 'event_alert',
-            action: 'triggered',
-            dedupKey: 'fold:r/a:2',
-            body: Buffer.from('{}'),
-            receivedAt: now,
-          },
-          job: { routeName: 'r', instanceId: 'r/a', pluginSlug: 'log', maxAttempts: 3 },
-        },
-        reason,
-      );
-      expect(again.folded).toBe(0);
+      // Handed back: due as before, no attempt recorded or counted.
+      expect(await store.getJob(c.id)).toMatchObject({
+        state: 'pending',
+        attempts: 0,
+        runAt: c.runAt,
+      });
+      expect(await store.listAttempts(c.id)).toEqual([]);
+      expect(await store.getJob(d.id)).toMatchObject({
+        state: 'pending',
+        attempts: 1,
+        runAt: now + 60_000,
+      });
+      expect(await store.countJobsByState()).toMatchObject({
+        pending: 2,
+        succeeded: 2,
+        running: 0,
+      });
+      const [again] = await store.lease('r/a', 1, 'me', 60_000);
+      expect(again).toMatchObject({ id: c.id, attempts: 1 });
+      // A job whose lease was lost (settled, or taken by another owner) is left alone.
+      expect(await store.settleMany([{ job: a, attempt, next: { state: 'dead' } }])).toBe(0);
+      expect(await store.getJob(a.id)).toMatchObject({ state: 'succeeded' });
+      expect(await store.settleMany([])).toBe(0);
     });
 
     describe('notification groups', () => {

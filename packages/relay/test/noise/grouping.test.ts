@@ -1,16 +1,16 @@
 import { describeDigest, loadSample, parseSentryWebhook, type Notification } from '@plugboard/sdk';
 import { routeSchema } from '../../src/config/schema';
+import { Fold } from '../../src/dispatch/fold';
 import {
-  foldedDigest,
   groupKey,
   groupStatus,
   groupTimers,
-  parseStoredWebhook,
   planDeliveries,
   planFlush,
   type GroupTimers,
 } from '../../src/noise/grouping';
 import { matchRoutes } from '../../src/routing';
+import { parseStoredWebhook } from '../../src/store/stored-webhook';
 import type { GroupRecord, LeasedJob } from '../../src/store/types';
 
 const T0 = Date.parse('2026-11-25T10:00:00.000Z');
@@ -298,19 +298,27 @@ describe('digests', () => {
         leaseUntil: T0 + H,
       };
     });
-    const { webhook, job } = foldedDigest(jobs, T0 + M);
-    expect(job).toMatchObject({ instanceId: 'r/dingtalk', runAt: T0 });
-    const parsed = parseStoredWebhook(webhook.source, webhook.resource, webhook.body);
-    expect(parsed.ok).toBe(true);
-    if (!parsed.ok) return;
-    const n = parsed.notification;
+    // Added in any order (pages of a lease, retries coming back): the newest leads.
+    const fold = new Fold();
+    for (const job of [...jobs.slice(10), ...jobs.slice(0, 10)].reverse()) {
+      const parsed = parseStoredWebhook(job.source, job.resource, job.body);
+      if (!parsed.ok) throw new Error(parsed.detail);
+      fold.add(job, parsed.notification);
+    }
+    const delivery = fold.delivery(T0 + M);
+    expect(delivery.jobs).toHaveLength(25);
+    // Bodies are not kept for the members: a big fold stays small.
+    expect(delivery.jobs.every((j) => j.body.length === 0)).toBe(true);
+    expect(delivery.lead.id).toBe('25');
+    expect(delivery.idempotencyKey).toBe('k24:fold:25');
+    const n = delivery.notification;
     expect(n.title).toBe('Error number 24');
     expect(n.digest).toMatchObject({ reason: 'folded', count: 25, total: 25 });
     expect(n.digest?.items).toHaveLength(20);
-    expect(n.digest?.items?.[0]).toMatchObject({
-      kind: 'event_alert.triggered',
-      title: 'Error number 24',
-    });
+    expect(n.digest?.items?.map((i) => i.title)).toEqual(
+      Array.from({ length: 20 }, (_, i) => `Error number ${24 - i}`),
+    );
+    expect(n.digest?.items?.[0]).toMatchObject({ kind: 'event_alert.triggered' });
     expect(describeDigest(n)).toBe(
       "25 notifications held back by the target's rate limit in the last 60 seconds",
     );
