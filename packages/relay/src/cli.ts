@@ -20,7 +20,7 @@ import {
   readPayload,
   routesTest,
 } from './noise/routes-test';
-import { instanceIdOf } from './routing';
+import { instanceIdOf, shadowedRoutes } from './routing';
 import type { SilenceView } from './noise/silences';
 import { RELAY_VERSION } from './version';
 
@@ -146,11 +146,21 @@ program
           `plugboard: ${b.instanceId}: plugin ${b.plugin} failed to load: ${b.error}\n`,
         );
       }
+      // Valid, but a route that can never match is a mistake nothing else reports.
+      const shadowed = shadowedRoutes(loaded.config.routes);
+      for (const s of shadowed) {
+        process.stderr.write(
+          `plugboard: warning: route ${s.route.name} (routes[${s.index}]) can never match: ` +
+            `route ${s.by.name} (routes[${s.byIndex}]) before it takes everything it would and ` +
+            `has no continue: true; add continue: true to ${s.by.name}, or move ${s.route.name} above it\n`,
+        );
+      }
       const where = loaded.file ? ` (${loaded.file})` : '';
       const summary =
         `listen ${loaded.listen.host}:${loaded.listen.port}, ${loaded.config.routes.length} route(s), ` +
         `${resolved.instances.length + resolved.broken.length} instance(s)` +
-        (sso.length > 0 ? `, ${sso.length} sign-in provider(s)` : '');
+        (sso.length > 0 ? `, ${sso.length} sign-in provider(s)` : '') +
+        (shadowed.length > 0 ? `; ${shadowed.length} warning(s) above` : '');
       if (resolved.broken.length > 0) {
         // Not "config OK": those instances' deliveries would wait in the queue.
         process.stdout.write(

@@ -170,3 +170,49 @@ export function matchRoutes(routes: readonly RouteConfig[], n: Notification): Ro
   }
   return out;
 }
+
+export interface ShadowedRoute {
+  route: RouteConfig;
+  index: number;
+  /** The earlier route, without `continue: true`, that takes everything this one would. */
+  by: RouteConfig;
+  byIndex: number;
+}
+
+/**
+ * Routes that can never match: an earlier route without `continue: true`
+ * takes every notification they would take. Sound, not complete: it says so
+ * only when each condition of the earlier route is implied by one of the
+ * later route (a route with no conditions shadows every later one).
+ */
+export function shadowedRoutes(routes: readonly RouteConfig[]): ShadowedRoute[] {
+  const out: ShadowedRoute[] = [];
+  for (const [index, route] of routes.entries()) {
+    for (let byIndex = 0; byIndex < index; byIndex++) {
+      const by = routes[byIndex]!;
+      if (by.continue !== true && implies(route, by)) {
+        out.push({ route, index, by, byIndex });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Whatever `later` takes, `earlier` takes too. */
+function implies(later: RouteConfig, earlier: RouteConfig): boolean {
+  const e = earlier.match;
+  const l = later.match;
+  const lists = ['projects', 'environments', 'levels', 'resources', 'releases', 'rules'] as const;
+  for (const key of lists) {
+    const wide = e[key] ?? [];
+    const narrow = l[key] ?? [];
+    if (wide.length > 0 && (narrow.length === 0 || !narrow.every((v) => wide.includes(v)))) {
+      return false;
+    }
+  }
+  for (const [key, value] of Object.entries(e.tags ?? {})) {
+    if ((l.tags ?? {})[key] !== value) return false;
+  }
+  return (earlier.matchers ?? []).every((m) => (later.matchers ?? []).includes(m));
+}

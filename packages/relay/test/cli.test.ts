@@ -198,7 +198,11 @@ describe('plugboard plugins', () => {
 describe('plugboard check-config', () => {
   afterEach(() => cleanup());
 
-  const route = (name: string, instances: unknown[]): unknown => ({ name, instances });
+  const route = (name: string, instances: unknown[], extra: object = {}): unknown => ({
+    name,
+    instances,
+    ...extra,
+  });
 
   it('accepts a valid configuration', async () => {
     const cwd = tempDir('pb-cli-');
@@ -206,13 +210,18 @@ describe('plugboard check-config', () => {
       listen: '127.0.0.1:8181',
       sentry: { clientSecret: CLIENT_SECRET },
       routes: [
-        route('alerts', [
-          {
-            name: 'team-hook',
-            plugin: 'webhook',
-            config: { urls: 'https://hooks.example.com/sentry', secret: WEBHOOK_SECRET },
-          },
-        ]),
+        route(
+          'alerts',
+          [
+            {
+              name: 'team-hook',
+              plugin: 'webhook',
+              config: { urls: 'https://hooks.example.com/sentry', secret: WEBHOOK_SECRET },
+            },
+          ],
+          // Without it, `alerts` would shadow `everything` (a check-config warning).
+          { continue: true },
+        ),
         route('everything', [{ plugin: 'log', config: { prefix: 'ALERT' } }]),
       ],
     });
@@ -221,6 +230,33 @@ describe('plugboard check-config', () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^config OK \(.*plugboard\.yaml\)/);
     expect(res.stdout).toContain('listen 127.0.0.1:8181, 2 route(s), 2 instance(s)');
+  });
+
+  it('warns about a route that an earlier catch-all route without continue shadows', async () => {
+    const cwd = tempDir('pb-cli-');
+    const config = writeConfig(cwd, {
+      routes: [
+        route('everything', [{ plugin: 'log' }]),
+        {
+          name: 'production',
+          match: { levels: ['error', 'fatal'] },
+          instances: [
+            {
+              plugin: 'webhook',
+              config: { urls: 'https://hooks.example.com/sentry', secret: WEBHOOK_SECRET },
+            },
+          ],
+        },
+      ],
+    });
+    const res = await runCli(['check-config', '--config', config], { cwd });
+    expect(res.code).toBe(0);
+    expect(res.stderr).toBe(
+      'plugboard: warning: route production (routes[1]) can never match: route everything ' +
+        '(routes[0]) before it takes everything it would and has no continue: true; add ' +
+        'continue: true to everything, or move production above it\n',
+    );
+    expect(res.stdout).toContain('2 route(s), 2 instance(s); 1 warning(s) above');
   });
 
   it('names the route, the instance and the field of a bad instance setting, without its secret', async () => {

@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config/load';
 import { routeSchema, type RouteConfig } from '../src/config/schema';
 import { notificationLabels, notificationLabelSet } from '../src/noise/labels';
 import { describeMismatch, parseMatcher } from '../src/noise/matchers';
-import { evaluateRoutes, explainRoute, matchRoutes } from '../src/routing';
+import { evaluateRoutes, explainRoute, matchRoutes, shadowedRoutes } from '../src/routing';
 
 const FIXTURES = join(__dirname, 'fixtures', 'sentry');
 
@@ -427,5 +427,62 @@ describe('configuration of routing and noise control', () => {
         ],
       }).message,
     ).toMatch(/inhibitRules\[0\]\.sourceMatchers\[0\] .*missing closing quote/);
+  });
+});
+
+describe('shadowedRoutes: routes that can never match', () => {
+  const names = (routes: RouteConfig[]): Array<[string, string]> =>
+    shadowedRoutes(routes).map((s) => [s.route.name, s.by.name]);
+
+  it('names every route after one with no conditions and no continue', () => {
+    // examples/relay-docker as it was: `everything` first, the webhook route never reached.
+    const routes = [
+      route({ name: 'everything' }),
+      route({ name: 'production', match: { levels: ['error', 'fatal'] } }),
+      route({ name: 'rest' }),
+    ];
+    expect(names(routes)).toEqual([
+      ['production', 'everything'],
+      ['rest', 'everything'],
+    ]);
+    // What the shadowed route would take is really taken by the first one only.
+    const n = fixture('issue.created');
+    expect(evaluateRoutes(routes, n).find((e) => e.route.name === 'production')?.evaluated).toBe(
+      false,
+    );
+  });
+
+  it('says nothing when the earlier route continues, or does not cover the later one', () => {
+    expect(
+      names([
+        route({ name: 'everything', continue: true }),
+        route({ name: 'production', match: { levels: ['error'] } }),
+      ]),
+    ).toEqual([]);
+    expect(
+      names([
+        route({ name: 'errors', match: { levels: ['error'] } }),
+        route({ name: 'errors-and-fatal', match: { levels: ['error', 'fatal'] } }),
+        route({ name: 'web', matchers: ['project="web"'] }),
+        route({ name: 'fallback' }),
+      ]),
+    ).toEqual([]);
+  });
+
+  it("names a later route whose conditions imply an earlier route's", () => {
+    expect(
+      names([
+        route({
+          name: 'web-errors',
+          match: { levels: ['error', 'fatal'] },
+          matchers: ['project="web"'],
+        }),
+        route({
+          name: 'web-fatal-prod',
+          match: { levels: ['fatal'], environments: ['prod'] },
+          matchers: ['project="web"', 'release=~"1.*"'],
+        }),
+      ]),
+    ).toEqual([['web-fatal-prod', 'web-errors']]);
   });
 });
