@@ -4,12 +4,14 @@
 #
 #   docker build -t plugboard/relay:0.1.0 .
 #   podman build --format docker -t plugboard/relay:0.1.0 .   # podman: keep the HEALTHCHECK
-#   docker run -p 8080:8080 -v plugboard-data:/var/lib/plugboard \
+#   docker run -p 127.0.0.1:8080:8080 -v plugboard-data:/var/lib/plugboard \
 #     -e PLUGBOARD_SENTRY_CLIENT_SECRET=... plugboard/relay:0.1.0
 #
 # See docs/deployment.md. Three stages:
 #   build   - every dependency (no install scripts: tsc needs no native module), `npm run build`
-#   prod    - what each workspace publishes + `npm ci --omit=dev`, compiling better-sqlite3
+#   prod    - `npm ci --omit=dev` from the manifests alone (compiling better-sqlite3), then
+#             what each workspace publishes
+#   Both installs come before the sources, so that editing a source reuses them.
 #   runtime - node:20-bookworm-slim with that tree only: no compiler, no dev dependencies,
 #             no TypeScript sources, no tests.
 
@@ -20,22 +22,46 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+# The manifests first, then `npm ci`, then the sources: a source change
+# reuses the cached install layer. Every workspace of package.json needs its
+# package.json here (and its bin/ scripts, which npm links); a missing one
+# makes `npm ci` fail, and packages/relay/test/dockerfile.test.ts checks the list.
 COPY package.json package-lock.json tsconfig.base.json tsconfig.build.json ./
+COPY packages/sdk/package.json packages/sdk/
+COPY packages/templates/package.json packages/templates/
+COPY packages/robot-http/package.json packages/robot-http/
+COPY packages/notifier-dingtalk/package.json packages/notifier-dingtalk/
+COPY packages/notifier-feishu/package.json packages/notifier-feishu/
+COPY packages/notifier-im/package.json packages/notifier-im/
+COPY packages/sso/package.json packages/sso/
+COPY packages/relay/package.json packages/relay/
+COPY packages/relay/bin/ packages/relay/bin/
+COPY packages/notifier-webhook/package.json packages/notifier-webhook/
+COPY packages/notifier-jira/package.json packages/notifier-jira/
+COPY packages/notifier-jira/bin/ packages/notifier-jira/bin/
+COPY examples/custom-notifier/package.json examples/custom-notifier/
+COPY examples/custom-sso-provider/package.json examples/custom-sso-provider/
+RUN npm ci --ignore-scripts
 COPY packages/ packages/
 COPY examples/custom-notifier/ examples/custom-notifier/
 COPY examples/custom-sso-provider/ examples/custom-sso-provider/
-RUN npm ci --ignore-scripts
 RUN npm run build
 # Lay out the production tree: the root manifest and lockfile, and for every
 # workspace exactly what `npm pack` would publish (its "files": dist, bin,
 # samples, README). The examples workspaces are left out of the image.
-RUN set -eu; mkdir -p /out /tmp/packs; \
+# /manifests holds only what the production `npm ci` reads (manifests, lockfile,
+# bin scripts): the prod stage installs from it, so that a source change, which
+# changes /out, does not compile better-sqlite3 again.
+RUN set -eu; mkdir -p /out /manifests /tmp/packs; \
     node -e "const p=require('./package.json'); p.workspaces=p.workspaces.filter(w=>!w.startsWith('examples/')); delete p.devDependencies; delete p.scripts; require('fs').writeFileSync('/out/package.json', JSON.stringify(p, null, 2)+'\n')"; \
     cp package-lock.json /out/; \
+    cp /out/package.json /out/package-lock.json /manifests/; \
     for ws in $(node -p "require('/out/package.json').workspaces.join(' ')"); do \
       tgz="$(cd "$ws" && npm pack --silent --pack-destination /tmp/packs | tail -n 1)"; \
-      mkdir -p "/out/$ws"; \
+      mkdir -p "/out/$ws" "/manifests/$ws"; \
       tar -xzf "/tmp/packs/$tgz" -C "/out/$ws" --strip-components=1; \
+      cp "/out/$ws/package.json" "/manifests/$ws/"; \
+      if [ -d "/out/$ws/bin" ]; then cp -R "/out/$ws/bin" "/manifests/$ws/"; fi; \
     done
 
 # ---------------------------------------------------------------- prod
@@ -63,13 +89,14 @@ RUN set -eu; apt-get update; \
 WORKDIR /app
 ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
     npm_config_build_from_source=true npm_config_nodedir=/opt/node-headers
-COPY --from=build /out/ ./
+COPY --from=build /manifests/ ./
 RUN npm ci --omit=dev \
  && cd node_modules/better-sqlite3 \
  && rm -rf deps src build/Release/obj build/Release/obj.target build/Release/.deps \
            build/Release/test_extension.node build/deps \
  && node -e "require('/app/node_modules/better-sqlite3')(':memory:').prepare('select 1').get()" \
  && npm cache clean --force
+COPY --from=build /out/ ./
 # Nothing at run time reads source maps or type declarations (about 50 MB).
 RUN find /app/node_modules/ /app/packages/ -type f \
       \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
