@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite';
-import { describeStoreConformance } from './helpers/store-conformance';
+import type { LeasedJob } from '../src/store/types';
+import { describeStoreConformance, request } from './helpers/store-conformance';
 
 describeStoreConformance('SqliteStore', async (now) => {
   const dir = mkdtempSync(join(tmpdir(), 'pb-store-'));
@@ -64,6 +65,56 @@ describe('SqliteStore', () => {
     expect(text).toContain('SEARCH w USING INTEGER PRIMARY KEY');
     expect(text).not.toMatch(/SCAN (jobs|j)\b/);
     expect(text).not.toContain('TEMP B-TREE');
+  });
+
+  /**
+   * A leased job, and another connection (a backup, the sqlite3 shell)
+   * holding the write lock far longer than the store waits for it: each try
+   * to settle fails with SQLITE_BUSY until `release()`.
+   */
+  async function leasedUnderLock(leaseMs: number): Promise<{ job: LeasedJob; release(): void }> {
+    await store.close();
+    store = new SqliteStore({ dataDir: dir, now: () => now, busyTimeoutMs: 20 });
+    await store.ingest(request());
+    const [job] = await store.lease('r/a', 1, 'w1', leaseMs);
+    const other = new Database(join(dir, 'plugboard.db'));
+    other.prepare('BEGIN IMMEDIATE').run();
+    return {
+      job: job!,
+      release: () => {
+        other.prepare('ROLLBACK').run();
+        other.close();
+      },
+    };
+  }
+
+  const succeeded = (job: LeasedJob): Parameters<SqliteStore['settle']> => [
+    job,
+    { attempt: 1, startedAt: now, finishedAt: now, outcome: 'succeeded' },
+    { state: 'succeeded' },
+  ];
+
+  it('records an outcome once the file is writable again, instead of leaving the job to its lease', async () => {
+    const { job, release } = await leasedUnderLock(30_000);
+    const settling = store.settle(...succeeded(job));
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    await settling;
+    expect(await store.countJobsByState()).toMatchObject({ running: 0, succeeded: 1 });
+    expect(await store.listAttempts(job.id)).toHaveLength(1);
+  });
+
+  it('gives up on a locked file when the lease is over, with PB_STORE_UNAVAILABLE', async () => {
+    const { job, release } = await leasedUnderLock(200);
+    try {
+      await expect(store.settle(...succeeded(job))).rejects.toMatchObject({
+        code: 'PB_STORE_UNAVAILABLE',
+        cause: { code: 'SQLITE_BUSY' },
+      });
+    } finally {
+      release();
+    }
+    expect(await store.countJobsByState()).toMatchObject({ running: 1 });
   });
 
   it('reports an unusable data directory with PB_STORE_UNAVAILABLE', () => {

@@ -13,17 +13,41 @@ import type { AddressInfo } from 'node:net';
 export const PG_URL =
   process.env.PLUGBOARD_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** Run one statement in a separate process (usable before the suites are declared). */
-export function psql(sql: string, url = PG_URL): string | undefined {
+/** One statement in a separate process: its rows as JSON, or why it failed. */
+function sqlChild(sql: string, url: string): { error?: string; rows: unknown[] } {
   const script =
     "const { Client } = require('pg');" +
     'const c = new Client({ connectionString: process.argv[1], connectionTimeoutMillis: 2000 });' +
-    'c.connect().then(() => c.query(process.argv[2])).then(() => c.end(), (e) => { console.error(e.message); process.exit(1); });';
+    'c.connect().then(() => c.query(process.argv[2])).then((r) => { console.log(JSON.stringify(r.rows ?? [])); return c.end(); }, (e) => { console.error(e.message); process.exit(1); });';
   const res = spawnSync(process.execPath, ['-e', script, url, sql], {
     encoding: 'utf8',
     timeout: 10_000,
   });
-  return res.status === 0 ? undefined : res.stderr.trim() || 'no answer';
+  if (res.status !== 0) return { error: res.stderr.trim() || 'no answer', rows: [] };
+  return { rows: JSON.parse(res.stdout.trim() || '[]') as unknown[] };
+}
+
+/** Run one statement in a separate process (usable before the suites are declared). */
+export function psql(sql: string, url = PG_URL): string | undefined {
+  return sqlChild(sql, url).error;
+}
+
+/**
+ * Terminate every backend connected with `applicationName` (pg_terminate_backend,
+ * as an operator or a pooler would) and wait until they are gone; returns how
+ * many. Synchronous, from another process: this process's event loop does not
+ * run meanwhile, so its pooled clients have not seen the news yet and the next
+ * query goes out on a dead connection, as when a termination races a checkout.
+ */
+export function terminateBackends(applicationName: string): number {
+  if (!/^[A-Za-z0-9_]+$/.test(applicationName)) throw new Error('plain application names only');
+  const { error, rows } = sqlChild(
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000))::int AS n FROM pg_stat_activity
+     WHERE application_name = '${applicationName}' AND pid <> pg_backend_pid()`,
+    PG_URL,
+  );
+  if (error) throw new Error(`cannot terminate the backends of ${applicationName}: ${error}`);
+  return (rows[0] as { n: number }).n;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { compactSentryJson, signSentryBody } from '@plugboard/sdk';
 import {
   CLIENT_SECRET,
@@ -22,6 +23,7 @@ import {
   type Sink,
 } from './helpers';
 import {
+  PG_URL,
   pgUrl,
   prlimitWorks,
   probePostgres,
@@ -268,4 +270,119 @@ describePg('kill -9 of a relay on PostgreSQL during a delivery', () => {
     });
     expect(second.done).toBe(false);
   });
+});
+
+// ------------------------------------------------------------ PostgreSQL: terminated connections
+
+describePg("pg_terminate_backend on two relays' connections under load", () => {
+  const schema = uniqueName('pb_term');
+  const app = uniqueName('pb_term_app');
+  afterEach(async () => {
+    await killAll();
+    await cleanup();
+  });
+  afterAll(() => {
+    psql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  });
+
+  it('delivers every webhook exactly once: an outcome is recorded on a fresh connection, not sent again after the lease', async () => {
+    if (pg.unavailable) throw new Error(`PostgreSQL is not reachable: ${pg.unavailable}`);
+    const sink = await startSink({ kind: 'ok' });
+    const dir = tempDir();
+    const config = (name: string): string =>
+      writeConfig(
+        dir,
+        {
+          ...relayConfig({
+            dataDir: join(dir, name),
+            sinkUrl: sink.url,
+            // The lease (6 × timeout + 5 s) is what a failed settle used to
+            // wait out before the delivery went out a second time.
+            instance: { concurrency: 4, timeoutMs: 500, maxAttempts: 100 },
+          }),
+          databaseUrl: pgUrl({ applicationName: app }),
+          store: { postgres: { schema, maxConnections: 4 } },
+        },
+        `${name}.yaml`,
+      );
+    const relays = await Promise.all([
+      startRelay({ config: config('a'), cwd: dir }),
+      startRelay({ config: config('b'), cwd: dir }),
+    ]);
+
+    const admin = new Client({ connectionString: PG_URL });
+    await admin.connect();
+    let killing = true;
+    let terminated = 0;
+    const killer = (async () => {
+      while (killing) {
+        const { rows } = await admin.query<{ n: number }>(
+          `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+           WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+          [app],
+        );
+        terminated += rows[0]!.n;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+
+    const issueIds = Array.from({ length: 240 }, (_, i) => `8${String(i).padStart(5, '0')}`);
+    let refusals = 0;
+    try {
+      // Sentry's part: post each webhook, and post again what was refused.
+      let todo = issueIds;
+      for (let round = 0; round < 10 && todo.length > 0; round++) {
+        const refused: string[] = [];
+        for (let i = 0; i < todo.length; i += 8) {
+          const batch = todo.slice(i, i + 8);
+          const answers = await Promise.all(
+            batch.map((id, j) => {
+              const { resource, body } = issueCreated(id);
+              return postSentry(relays[(i + j) % 2]!.url, resource, body);
+            }),
+          );
+          answers.forEach((a, j) => {
+            expect([202, 503]).toContain(a.status);
+            if (a.status === 503) refused.push(batch[j]!);
+          });
+        }
+        refusals += refused.length;
+        todo = refused;
+      }
+      expect(todo).toEqual([]);
+      await waitFor(
+        () => new Set(sink.requests.map(groupIdOf)).size === issueIds.length,
+        () => `all ${issueIds.length} webhooks at the sink (got ${sink.ids().size} webhook-ids)`,
+        25_000,
+      );
+    } finally {
+      killing = false;
+      await killer;
+    }
+    // Until every job is settled, a delivery whose outcome was lost may
+    // still go out again once its lease expires; after, none can.
+    await waitFor(
+      async () => {
+        const { rows } = await admin.query<{ open: number; total: number }>(
+          `SELECT count(*) FILTER (WHERE state <> 'succeeded')::int AS open, count(*)::int AS total FROM ${schema}.jobs`,
+        );
+        return rows[0]!.total === issueIds.length && rows[0]!.open === 0;
+      },
+      'every job settled as succeeded',
+      25_000,
+    );
+    await admin.end();
+
+    const perId = new Map<string, number>();
+    for (const r of sink.requests) perId.set(r.webhookId, (perId.get(r.webhookId) ?? 0) + 1);
+    const repeated = [...perId.values()].filter((n) => n > 1).length;
+    console.log(
+      `terminated ${terminated} connections: ${refusals} webhook(s) answered 503, ${repeated} delivered more than once`,
+    );
+    expect(terminated).toBeGreaterThan(0);
+    expectDeliveredExactly(sink, issueIds, []);
+    expect(repeated).toBe(0);
+    expect(sink.requests).toHaveLength(issueIds.length);
+    for (const relay of relays) expect(relay.done).toBe(false);
+  }, 90_000);
 });
