@@ -175,7 +175,13 @@ export function buildView(
     comment: e(cut(n.comment?.text ?? '', limits.message)),
     actor: short(n.actor?.name),
     assignee: short(n.assignee ? (n.assignee.email ?? n.assignee.name) : undefined),
-    digest: e(describeDigest(n)),
+    // It names the issue by its title when there is no short id: cut with it.
+    digest: e(
+      cut(
+        oneLine(describeDigest(n) ?? ''),
+        limits.title === undefined ? undefined : limits.title + 120,
+      ),
+    ),
     digestItems: (n.digest?.items ?? []).map((i) => ({
       title: e(cut(oneLine(i.title), limits.title)),
       project: short(i.project),
