@@ -68,6 +68,7 @@ export const ERROR_CODES = {
     'PB_SSO_ACCOUNT_LINK_REFUSED',
     'PB_SSO_SESSION_INVALID',
     'PB_SSO_CSRF_INVALID',
+    'PB_SSO_RATE_LIMITED',
     'PB_SSO_INTERNAL',
   ],
 } as const;

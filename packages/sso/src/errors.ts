@@ -105,6 +105,11 @@ const CODE_INFO: Record<SsoErrorCode, { status: number; userMessage: string }> =
     userMessage:
       'This form has expired or was not sent from this site. Reload the page and try again.',
   },
+  PB_SSO_RATE_LIMITED: {
+    status: 429,
+    userMessage:
+      'Too many sign-in attempts from your network. Please wait a minute and try again.',
+  },
   PB_SSO_INTERNAL: {
     status: 500,
     userMessage: 'Something went wrong while signing you in. Please try again later.',
