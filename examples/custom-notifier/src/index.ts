@@ -157,7 +157,8 @@ export class MattermostNotifier extends NotificationPlugin<MattermostConfig> {
     }
     const body = await res.text().catch(() => '');
     if (res.ok) {
-      ctx.logger.info({ status: res.status, attempt: ctx.attempt }, 'mattermost.posted');
+      // The relay's logger already names the instance, plugin, job and attempt.
+      ctx.logger.info({ status: res.status }, 'mattermost.posted');
       return;
     }
     const status = res.status;

@@ -111,6 +111,30 @@ describe('docs/configuration.md', () => {
     },
   );
 
+  it('states the same numeric defaults in its prose as in the table and the code', () => {
+    // "`maxAttempts` times (default 12)", "(`dispatch.concurrency`, default 4)"
+    const prose = doc.replace(
+      /<!-- defaults-table:start -->[\s\S]*<!-- defaults-table:end -->/,
+      '',
+    );
+    const mentions = [
+      ...prose.matchAll(/`([A-Za-z][\w.]*)`[^`()\n]{0,30}\((?:`([\w.]+)`,\s*)?default (\d+)\)/g),
+    ].map((m) => ({ key: (m[2] ?? m[1])!, stated: Number(m[3]) }));
+    expect(mentions.map((m) => m.key)).toEqual(
+      expect.arrayContaining([
+        'maxAttempts',
+        'dispatch.concurrency',
+        'dispatch.pauseAfterFailures',
+      ]),
+    );
+    const leaves = leafPaths(configSchema);
+    for (const { key, stated } of mentions) {
+      const candidates = leaves.filter((p) => p === key || p.endsWith(`.${key}`));
+      expect([key, candidates]).toEqual([key, [expect.any(String)]]);
+      expect([key, stated]).toEqual([key, valueAt(defaults, candidates[0]!)]);
+    }
+  });
+
   it('describes every key of a route, its match and its instances', () => {
     const routeKeys = allPaths(routeSchema);
     const instanceKeys = allPaths(instanceSchema);
@@ -150,5 +174,26 @@ describe('docs/configuration.md', () => {
     );
     expect(order.every((i) => i !== -1)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+});
+
+describe('packages/relay/README.md', () => {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
+  // The built-in `log`, and one notifier per @plugboard/notifier-* dependency.
+  const shipped = [
+    'log',
+    ...Object.keys(manifest.dependencies)
+      .filter((name) => name.startsWith('@plugboard/notifier-'))
+      .map((name) => name.slice('@plugboard/notifier-'.length)),
+  ];
+
+  it('says how many notifiers the relay ships, and names each', () => {
+    const words = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+    const count = /ships (\w+) notifiers/.exec(readme)?.[1];
+    expect(count).toBe(words[shipped.length]);
+    for (const slug of shipped) expect(readme).toContain(`\`${slug}\``);
   });
 });

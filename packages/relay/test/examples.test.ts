@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { loadSample, parseSentryWebhook } from '@plugboard/sdk';
 import { loadConfig } from '../src/config/load';
+import { renderNotificationLine } from '../src/builtin/log-notifier';
 import { evaluateRoutes, shadowedRoutes } from '../src/routing';
 
 // examples/relay-docker as its README uses it, step 3 included: the webhook
@@ -57,6 +58,19 @@ describe('examples/relay-docker', () => {
     const env = relay.environment as Record<string, string>;
     expect(env.WEBHOOK_URL).toBe('${WEBHOOK_URL}');
     expect(read('.env.example')).toMatch(/^WEBHOOK_URL=$/m);
+  });
+
+  it('README: shows the log line the log notifier really prints', () => {
+    const sample = loadSample('issue.created');
+    const parsed = parseSentryWebhook({ resource: sample.resource, body: sample.body });
+    if (!parsed.ok) throw new Error(parsed.detail);
+    // The log notifier logs {notification: "<prefix> <line>"} with the message "notification".
+    const shown = /^# (\{.*"msg":"notification"\})$/m.exec(read('README.md'))?.[1];
+    expect(shown).toBeDefined();
+    expect(shown).toContain(
+      `"notification":${JSON.stringify(`ALERT ${renderNotificationLine(parsed.notification)}`)}`,
+    );
+    expect(shown).toContain('"instance":"everything/log"');
   });
 
   it('README: after editing .env, `up -d` (restart keeps the old environment)', () => {
