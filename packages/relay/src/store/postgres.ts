@@ -8,7 +8,6 @@ import {
   type GroupFlush,
   type GroupHit,
   type GroupRecord,
-  type IncomingWebhook,
   type IngestRequest,
   type IngestResult,
   type JobFilter,
