@@ -4,6 +4,7 @@ import { convertValue, isSettable } from './convert';
 import type { ConvertOptions } from './convert';
 import { allowedLabel, describeType } from './meta';
 import type { CreateMeta, FieldMeta } from './meta';
+import { inert, wikiText } from './markup';
 import { hasVariables, render } from './template';
 
 /** Fields the notifier fills itself; JIRA defaults the reporter to the token's account. */
@@ -91,7 +92,12 @@ export function resolveFields(
         out.values[field.id] = undefined;
         continue;
       }
-      input = render(value, notification);
+      // Event text in a text field is data: escaped for wiki markup (v2, where
+      // the field renders it) or inert (v3 and plain values). Other types
+      // (options, labels, numbers, dates) are matched, never rendered.
+      const escape =
+        field.schema?.type !== 'string' ? undefined : options.apiVersion === 2 ? wikiText : inert;
+      input = render(value, notification, escape);
     }
     // A template that rendered empty leaves the field to JIRA's default.
     if (input === '' || input === null || input === undefined) {

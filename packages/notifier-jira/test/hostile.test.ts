@@ -7,7 +7,7 @@ import {
   MemoryStore,
   runNotifier,
 } from '@plugboard/sdk/testing';
-import { BASE, cloudConfig, nockMeta, serverConfig } from './helpers';
+import { BASE, ISSUE_TYPES, bugFieldList, cloudConfig, nockMeta, serverConfig } from './helpers';
 
 // Event text is data: in the issue JIRA gets (wiki text on API v2, ADF on
 // v3) the only link is the notifier's own link to Sentry, and nothing of
@@ -128,5 +128,52 @@ describe.each(cases)('JIRA ADF (API v3), hostile %s', (_name, n) => {
     expect(linkHrefs(comment)).toEqual([n.url]);
     expect(JSON.stringify(description).length).toBeLessThan(64_000);
     expect(leaks(all)).toEqual([]);
+  });
+});
+
+describe.each([2, 3] as const)('JIRA custom text field from a template (API v%s)', (apiVersion) => {
+  it('carries the event text as data, never as markup or a link', async () => {
+    const n = hostileNotification('event_alert.triggered');
+    const textarea = {
+      fieldId: 'customfield_10600',
+      key: 'customfield_10600',
+      name: 'Sentry title',
+      required: false,
+      hasDefaultValue: false,
+      operations: ['set'],
+      schema: {
+        type: 'string',
+        custom: 'com.atlassian.jira.plugin.system.customfieldtypes:textarea',
+        customId: 10600,
+      },
+    };
+    nock(BASE)
+      .persist()
+      .get(`/rest/api/${apiVersion}/issue/createmeta/EX/issuetypes`)
+      .query(true)
+      .reply(200, { startAt: 0, maxResults: 50, total: 2, isLast: true, values: ISSUE_TYPES })
+      .get(`/rest/api/${apiVersion}/issue/createmeta/EX/issuetypes/1`)
+      .query(true)
+      .reply(200, {
+        startAt: 0,
+        maxResults: 50,
+        total: 13,
+        isLast: true,
+        values: [...bugFieldList(), textarea],
+      });
+    const posts = recordPosts();
+    const config = apiVersion === 2 ? serverConfig : cloudConfig;
+    const res = await runNotifier(new JiraNotifier(), n, {
+      config: config({ fields: 'Sentry title: Title {{title}} / {{message}} / {{tags}}' }),
+    });
+    expect(res.error).toBeUndefined();
+    const value = (posts[0]!.body as { fields: Record<string, unknown> }).fields.customfield_10600;
+    expect(value).toBeDefined();
+    expect(leaks(value)).toEqual([]);
+    if (apiVersion === 2) {
+      expect(value as string).not.toMatch(unescaped('[[{|!]'));
+    } else {
+      expect(linkHrefs(value)).toEqual([]);
+    }
   });
 });
