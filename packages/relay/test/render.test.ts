@@ -172,6 +172,24 @@ describe('plugboard render', () => {
     );
   });
 
+  it('prints the one line the built-in log notifier writes', async () => {
+    const res = await runCli(
+      [
+        'render',
+        'log',
+        'issue.created',
+        '--config',
+        configWith([{ plugin: 'log', config: { prefix: 'PAGE', stream: 'stdout' } }]),
+      ],
+      { cwd: RELAY_DIR },
+    );
+    expect(res.stderr).toContain('log would send');
+    expect(res.code).toBe(0);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^PAGE \[issue\.created\] front-end: FRONT-END-9 /);
+  });
+
   it('fails clearly on an unknown fixture or plugin', async () => {
     const config = configWith([{ plugin: 'feishu', config: {} }]);
     const missing = await runCli(['render', 'dingtalk', 'nope.json', '--config', config], {

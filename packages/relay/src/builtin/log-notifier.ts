@@ -80,8 +80,17 @@ export class LogNotifier extends NotificationPlugin<LogConfig> {
     ];
   }
 
+  /** For `plugboard render`: the line `notify` writes, as it writes it. */
+  render(n: Notification, config: Partial<LogConfig>): { contentType: string; body: string } {
+    return { contentType: 'text/plain', body: this.line(n, config) };
+  }
+
+  private line(n: Notification, config: Partial<LogConfig>): string {
+    return `${escapeLine(config.prefix ?? 'ALERT')} ${renderNotificationLine(n)}`;
+  }
+
   override async notify(n: Notification, ctx: NotifyContext<LogConfig>): Promise<void> {
-    const line = `${escapeLine(ctx.config.prefix)} ${renderNotificationLine(n)}`;
+    const line = this.line(n, ctx.config);
     if (ctx.config.stream === 'stdout') process.stdout.write(line + '\n');
     else ctx.logger.info({ notification: line, deliveryId: ctx.idempotencyKey }, 'notification');
   }
