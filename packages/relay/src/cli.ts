@@ -178,7 +178,7 @@ program
 program
   .command('jira')
   .description(
-    'JIRA helpers from @plugboard/notifier-jira, e.g. `plugboard jira fields --url <JIRA> --project KEY --issue-type Bug` (token in JIRA_TOKEN).',
+    'JIRA helpers from @plugboard/notifier-jira, e.g. `plugboard jira fields --url <JIRA> --project KEY --issue-type Bug` (token in JIRA_TOKEN; Server/Data Center without tokens: --username, password in JIRA_PASSWORD).',
   )
   .helpOption(false)
   .allowUnknownOption()
