@@ -543,6 +543,7 @@ export class PostgresStore implements Store {
         // Two statements for any number of jobs: arrays unnested server-side.
         const ids: number[] = [];
         const owners: string[] = [];
+        const leaseUntils: number[] = [];
         const states: string[] = [];
         const runAts: number[] = [];
         const errors: Array<string | null> = [];
@@ -551,6 +552,7 @@ export class PostgresStore implements Store {
         for (const item of items) {
           ids.push(Number(item.job.id));
           owners.push(item.job.leaseOwner);
+          leaseUntils.push(item.job.leaseUntil);
           states.push(item.next.state);
           runAts.push(item.next.state === 'pending' ? item.next.runAt : item.job.runAt);
           errors.push(item.attempt?.error ? JSON.stringify(item.attempt.error) : null);
@@ -561,16 +563,19 @@ export class PostgresStore implements Store {
           `UPDATE ${s}.jobs j SET state = i.state, run_at = i.run_at, lease_owner = NULL, lease_until = NULL, updated_at = $7,
              last_error = CASE WHEN i.uncount THEN j.last_error ELSE i.error END,
              attempts = CASE WHEN i.uncount AND j.attempts > 0 THEN j.attempts - 1 ELSE j.attempts END
-           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[])
-             AS i(id, owner, state, run_at, error, uncount)
-           WHERE j.id = i.id AND j.state = 'running' AND j.lease_owner = i.owner`,
-          [ids, owners, states, runAts, errors, uncount, this.now()],
+           FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $8::bigint[])
+             AS i(id, owner, state, run_at, error, uncount, lease_until)
+           WHERE j.id = i.id AND j.state = 'running' AND j.lease_owner = i.owner AND j.lease_until = i.lease_until`,
+          [ids, owners, states, runAts, errors, uncount, this.now(), leaseUntils],
         );
         if (tried.length > 0) {
           // Recorded even where the lease was lost: the delivery log shows every attempt.
           await c.query(
             `INSERT INTO ${s}.attempts (job_id, attempt, started_at, finished_at, outcome, error, chain)
-             SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::int[])`,
+             SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::int[])
+               AS a(job_id, attempt, started_at, finished_at, outcome, error, chain)
+             WHERE NOT EXISTS (SELECT 1 FROM ${s}.attempts x WHERE x.job_id = a.job_id
+                                 AND x.chain = a.chain AND x.attempt = a.attempt AND x.started_at = a.started_at)`,
             [
               tried.map((t) => Number(t.job.id)),
               tried.map((t) => t.attempt!.attempt),

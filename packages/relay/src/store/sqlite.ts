@@ -365,7 +365,7 @@ export class SqliteStore implements Store {
       // back to the queue without spending an attempt.
       handBack: db.prepare(
         "UPDATE jobs SET state = 'pending', run_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, " +
-          "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE attempts END WHERE id = ? AND state = 'running' AND lease_owner = ?",
+          "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE attempts END WHERE id = ? AND state = 'running' AND lease_owner = ? AND lease_until = ?",
       ),
       releaseExpired: db.prepare(
         "UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE state = 'running' AND lease_until <= ?",
@@ -890,6 +890,7 @@ export class SqliteStore implements Store {
                 now,
                 Number(item.job.id),
                 item.job.leaseOwner,
+                item.job.leaseUntil,
               ).changes > 0,
         );
       })();
