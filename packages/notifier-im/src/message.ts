@@ -1,4 +1,4 @@
-import type { Notification } from '@plugboard/sdk';
+import { defang, type Notification } from '@plugboard/sdk';
 
 /** The seed's message: project name, event message, issue URL; the short id leads the link line. */
 export const DEFAULT_TEMPLATE = '[{{project}}] {{title}}\n{{message}}\n{{shortId}} {{url}}';
@@ -8,24 +8,13 @@ export const MAX_LENGTH = 4000;
 
 const ELLIPSIS = '…';
 
-/** Controls (tab and newline aside) and bidi overrides: dropped from event text. */
-// eslint-disable-next-line no-control-regex -- control characters are what it removes
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
 /**
- * Event text as inert plain text (the same rules as `defang` and the `none`
- * escape of @plugboard/templates): one kind of line break, no control
- * characters, and no URL, `www.`, word-initial `@` or tag an IM client
- * would turn into a link, a mention or markup.
+ * Event text as inert plain text (the SDK's `defang`, as the `none` escape
+ * of @plugboard/templates): no URL, `www.`, word-initial `@` or tag an IM
+ * client would turn into a link, a mention or markup.
  */
 export function plainValue(text: string): string {
-  return text
-    .replace(/\r\n?|[\u0085\u2028\u2029]/g, '\n')
-    .replace(CONTROLS, '')
-    .replace(/\b([a-z][a-z0-9+.-]*):\/\//gi, '$1[:]//')
-    .replace(/\bwww\./gi, 'www[.]')
-    .replace(/(^|[^\w.@+-])@(?=\w)/g, '$1\uff20')
-    .replace(/<(?=[a-z/!?])/gi, '\uff1c');
+  return defang(text).replace(/<(?=[a-z/!?])/gi, '\uff1c');
 }
 
 function oneLine(text: string): string {

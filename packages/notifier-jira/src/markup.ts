@@ -1,3 +1,5 @@
+import { defang } from '@plugboard/sdk';
+
 /**
  * Event text (titles, messages, culprits, tags, frames) is written by
  * whoever can make the monitored app throw. In a JIRA issue it stays data:
@@ -5,23 +7,9 @@
  * own Sentry link is a link.
  */
 
-/** C0/C1 controls but tab and newline, and bidi overrides. */
-// eslint-disable-next-line no-control-regex -- control characters are what it removes
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/** The rules of `defang` in @plugboard/templates, for a package that does not depend on it. */
-const INERT_RULES: ReadonlyArray<readonly [RegExp, string]> = [
-  [/\r\n?|[\u0085\u2028\u2029]/g, '\n'],
-  [CONTROLS, ''],
-  // `https[:]//evil.example` and `www[.]evil.example` read the same but are no links.
-  [/\b([a-z][a-z0-9+.-]*):\/\//gi, '$1[:]//'],
-  [/\bwww\./gi, 'www[.]'],
-  [/(^|[^\w.@+-])@(?=\w)/g, '$1\uff20'],
-];
-
 /** Plain text that no JIRA renderer turns into a link or a mention (ADF text, summaries). */
 export function inert(value: string): string {
-  return INERT_RULES.reduce((text, [pattern, to]) => text.replace(pattern, to), value);
+  return defang(value);
 }
 
 /** At most `max` characters (code points), `…` marking a cut. */

@@ -50,6 +50,7 @@ export type {
   NotificationDigest,
 } from './model';
 export { describeDigest, humanDuration } from './model';
+export { defang } from './text';
 
 export { loadSample, SAMPLE_KINDS, compactSentryJson } from './samples';
 export type { Sample } from './samples';

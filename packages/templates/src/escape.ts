@@ -1,3 +1,5 @@
+import { defang } from '@plugboard/sdk';
+
 /**
  * How values from Sentry are made safe for the target before they enter a
  * template: `markdown`, `html`, or `none` for plain text (no markup escaped,
@@ -41,31 +43,9 @@ export function escapeMarkdown(text: string): string {
     .replace(/^([ \t]*\d+)([.)])/gm, '$1\\$2');
 }
 
-/**
- * Control characters a chat or terminal could act on: C0 and C1 controls
- * (ANSI escapes start with ESC) except tab and newline, and the bidi
- * overrides that reorder what a reader sees.
- */
-// eslint-disable-next-line no-control-regex -- control characters are what it removes
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * Event text as inert data, whatever the target: one kind of line break
- * (`\n`), no control characters, and nothing a chat client turns into a link
- * or a mention by itself. A URL keeps its text but loses `://`
- * (`https[:]//evil.example`), `www.` becomes `www[.]`, and an `@` that starts
- * a word (`@all`, `@13800000000`) becomes the full-width `＠`; e-mail
- * addresses keep theirs. Links and mentions are made by templates and
- * notifiers from trusted values only.
- */
-export function defang(text: string): string {
-  return text
-    .replace(/\r\n?|[\u0085\u2028\u2029]/g, '\n')
-    .replace(CONTROLS, '')
-    .replace(/\b([a-z][a-z0-9+.-]*):\/\//gi, '$1[:]//')
-    .replace(/\bwww\./gi, 'www[.]')
-    .replace(/(^|[^\w.@+-])@(?=\w)/g, '$1\uff20');
-}
+// The rules live in the SDK, so notifiers that do not use these templates
+// (and third-party ones) defang event text the same way.
+export { defang };
 
 /**
  * Plain text (`none`): no markup to escape, but a tag (`<at id=all>`,
