@@ -39,9 +39,11 @@ const config: Config = {
   },
   setupFilesAfterEnv: ['<rootDir>/jest.setup.ts'],
   testTimeout: 30000,
-  // A worker that ran many suites carries what they left behind (keep-alive
-  // sockets, late timers, heap); past this size it is replaced before the
-  // next suite, so nock suites and the heap check start clean.
+  // A worker that ran many suites carries what they left behind (late
+  // timers, heap); past this size it is replaced before the next suite, so
+  // the heap check starts clean. Which files share a worker therefore varies
+  // from run to run: nothing may depend on it (jest.setup.ts resets nock and
+  // the global agents at the start of every file).
   workerIdleMemoryLimit: '200MB',
 };
 
