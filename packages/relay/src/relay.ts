@@ -16,7 +16,7 @@ import { GroupFlusher } from './dispatch/flusher';
 import { createLogger, type Logger } from './logger';
 import { RelayMetrics } from './metrics';
 import { createNoiseControl, type NoiseControl } from './noise/gate';
-import { instanceIdOf } from './routing';
+import { instanceIdOf, shadowedRoutes } from './routing';
 import { createApp, type ReadyReport } from './server/app';
 import { SqliteStore } from './store/sqlite';
 import { PostgresStore } from './store/postgres';
@@ -405,6 +405,13 @@ export class Relay {
       },
       'plugboard relay started',
     );
+    // Valid, but a route that can never match is a mistake nothing else reports.
+    for (const s of shadowedRoutes(loaded.config.routes)) {
+      logger.warn(
+        { route: s.route.name, shadowedBy: s.by.name },
+        `route ${s.route.name} can never match: route ${s.by.name} before it takes everything it would and has no continue: true`,
+      );
+    }
     return relay;
   }
 

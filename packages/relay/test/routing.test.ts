@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config/load';
 import { routeSchema, type RouteConfig } from '../src/config/schema';
 import { notificationLabels, notificationLabelSet } from '../src/noise/labels';
 import { describeMismatch, parseMatcher } from '../src/noise/matchers';
+import { memoryLogger, startRelay } from './helpers/relay';
 import { evaluateRoutes, explainRoute, matchRoutes, shadowedRoutes } from '../src/routing';
 
 const FIXTURES = join(__dirname, 'fixtures', 'sentry');
@@ -450,6 +451,28 @@ describe('shadowedRoutes: routes that can never match', () => {
     expect(evaluateRoutes(routes, n).find((e) => e.route.name === 'production')?.evaluated).toBe(
       false,
     );
+  });
+
+  it('is logged as a warning when the relay starts, not only by check-config', async () => {
+    const { logger, lines } = memoryLogger();
+    const t = await startRelay(
+      {
+        routes: [
+          { name: 'everything', instances: [{ plugin: 'log' }] },
+          { name: 'pager', match: { levels: ['fatal'] }, instances: [{ plugin: 'log' }] },
+        ],
+      },
+      { logger },
+    );
+    try {
+      const warnings = lines()
+        .map((l) => JSON.parse(l) as { level: number; msg: string; route?: string })
+        .filter((l) => l.level === 40 && l.route === 'pager');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.msg).toContain('route pager can never match: route everything before it');
+    } finally {
+      await t.close();
+    }
   });
 
   it('says nothing when the earlier route continues, or does not cover the later one', () => {

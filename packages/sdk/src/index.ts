@@ -53,7 +53,7 @@ export { describeDigest, humanDuration } from './model';
 export { defang } from './text';
 
 export { loadSample, SAMPLE_KINDS, compactSentryJson } from './samples';
-export type { Sample } from './samples';
+export type { LoadSampleOptions, Sample } from './samples';
 
 export { parseSentryWebhook, parseLegacyWebhook, SUPPORTED_KINDS } from './parse';
 export type { SentryWebhookInput } from './parse';
