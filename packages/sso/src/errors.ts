@@ -107,8 +107,7 @@ const CODE_INFO: Record<SsoErrorCode, { status: number; userMessage: string }> =
   },
   PB_SSO_RATE_LIMITED: {
     status: 429,
-    userMessage:
-      'Too many sign-in attempts from your network. Please wait a minute and try again.',
+    userMessage: 'Too many sign-in attempts from your network. Please wait a minute and try again.',
   },
   PB_SSO_INTERNAL: {
     status: 500,
