@@ -267,6 +267,7 @@ async function main() {
     );
     results.relayRssMiB = c.rssMiB(relay.child.pid);
     results.relayErrors = relay.log.lines.slice(0, 5);
+    results.relayLogTail = relay.log.tail.slice(-12);
     console.log(JSON.stringify({ targets: results.targets, accurate: results.accurate }, null, 2));
   } finally {
     if (relay) await c.stop(relay);

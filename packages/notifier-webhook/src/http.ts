@@ -16,7 +16,8 @@ export interface PostOptions {
 // Connections to a target are kept open between deliveries: at a few
 // hundred alerts a second, a TCP (and TLS) handshake per POST costs more than
 // the POST. Free sockets do not keep the process alive.
-const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
+/** Exported for tests, not from the package. */
+export const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
 
 /** Answers longer than this are cut off (and their connection closed) unread. */
@@ -34,6 +35,25 @@ const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
  * byte as signed.
  */
 export function post(options: PostOptions): Promise<number> {
+  return postOnce(options, false);
+}
+
+/**
+ * A kept-alive connection the target closed while idle (its keep-alive
+ * timeout, 5 s for Node's servers, ran out just as this request went out)
+ * fails with ECONNRESET or EPIPE before any answer. The target never saw
+ * that request: it is sent once more on a new connection of its own (the
+ * pool may hold more connections closed the same way), as Node's
+ * documentation advises (`request.reusedSocket`). Without this, a delivery
+ * retried after exactly that idle time (a rate limit's 5 s slot, a retry
+ * ladder's 5 s step) could fail every time.
+ */
+function staleConnection(err: unknown, req: { reusedSocket: boolean }): boolean {
+  const code = (err as { code?: unknown }).code;
+  return req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+}
+
+function postOnce(options: PostOptions, fresh: boolean): Promise<number> {
   const where = displayUrl(options.url);
   return new Promise<number>((resolve, reject) => {
     let url: URL;
@@ -61,7 +81,8 @@ export function post(options: PostOptions): Promise<number> {
       url,
       {
         method: 'POST',
-        agent: https ? httpsAgent : httpAgent,
+        // `false`: a connection of its own, outside the pool.
+        agent: fresh ? false : https ? httpsAgent : httpAgent,
         headers: { ...options.headers, 'content-length': String(body.length) },
       },
       (res) => {
@@ -80,7 +101,15 @@ export function post(options: PostOptions): Promise<number> {
     };
     if (options.signal.aborted) onAbort();
     else options.signal.addEventListener('abort', onAbort, { once: true });
-    req.on('error', (err) => settle(() => reject(networkError(err, where, options))));
+    req.on('error', (err) =>
+      settle(() => {
+        if (!fresh && staleConnection(err, req) && !options.signal.aborted) {
+          postOnce(options, true).then(resolve, reject);
+        } else {
+          reject(networkError(err, where, options));
+        }
+      }),
+    );
     req.end(body);
   });
 }

@@ -213,6 +213,9 @@ export class Lane {
       }
       if (held.length > 0) await this.settle(held);
       if (jobs.length < page) break;
+      // The embedded store answers without I/O: let ingest (and sockets'
+      // events) in between pages, so a big fold never stalls the relay.
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return leased === 0 ? undefined : fold;
   }

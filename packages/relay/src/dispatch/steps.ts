@@ -68,6 +68,7 @@ export async function writeSettlements(
     return;
   }
   for (let i = 0; i < settled.length; i += SETTLE_CHUNK) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve)); // ingest in between
     await store.settleMany(settled.slice(i, i + SETTLE_CHUNK).map((s) => s.item));
   }
 }
@@ -75,6 +76,7 @@ export async function writeSettlements(
 /** Step 4 refused: leased jobs go back to the queue as they were, no attempt spent. */
 export async function handBack(store: Store, jobs: readonly LeasedJob[]): Promise<void> {
   for (let i = 0; i < jobs.length; i += SETTLE_CHUNK) {
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve)); // ingest in between
     await store.settleMany(
       jobs
         .slice(i, i + SETTLE_CHUNK)
