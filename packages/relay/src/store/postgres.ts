@@ -424,7 +424,10 @@ export class PostgresStore implements Store {
         );
         const id = rows[0]!.id;
         let duplicateOf: number | undefined;
-        if (status === 'accepted' && w.dedupKey) {
+        // A window of 0 is de-duplication off: no claim at all. (A claim with
+        // a zero window would still refuse a concurrent twin: its transaction
+        // read `now` before the other's claim, which then looks live.)
+        if (status === 'accepted' && w.dedupKey && req.dedupWindowMs > 0) {
           // Claim the key unless a live claim exists; a concurrent claim by
           // another replica blocks here until it commits, then loses.
           const claim = await c.query(

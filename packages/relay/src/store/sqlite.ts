@@ -556,7 +556,9 @@ export class SqliteStore implements Store {
         ? 'ignored'
         : 'accepted';
     let duplicateOf: number | undefined;
-    if (status === 'accepted' && w.dedupKey) {
+    // A window of 0 is de-duplication off: no claim is read or written.
+    const dedup = w.dedupKey !== '' && req.dedupWindowMs > 0;
+    if (status === 'accepted' && dedup) {
       const prior = this.stmts.dedupGet.get(w.dedupKey, now);
       if (prior) {
         status = 'duplicate';
@@ -579,7 +581,7 @@ export class SqliteStore implements Store {
     );
     const jobIds: string[] = [];
     if (status === 'accepted') {
-      if (w.dedupKey) this.stmts.dedupPut.run(w.dedupKey, id, now + req.dedupWindowMs);
+      if (dedup) this.stmts.dedupPut.run(w.dedupKey, id, now + req.dedupWindowMs);
       for (const job of req.jobs) {
         const key = `pbd_${randomUUID().replace(/-/g, '')}`;
         const info = this.stmts.jobInsert.run(

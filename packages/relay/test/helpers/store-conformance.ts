@@ -62,6 +62,20 @@ export function describeStoreConformance(
       expect(await store.countJobsByState()).toMatchObject({ pending: 2, running: 0 });
     });
 
+    it('accepts every copy, concurrent ones too, when the window is 0 (de-duplication off)', async () => {
+      const off = (): IngestRequest => ({ ...request(), dedupWindowMs: 0 });
+      const results = await Promise.all(Array.from({ length: 12 }, () => store.ingest(off())));
+      expect(results.map((r) => r.status)).toEqual(Array(12).fill('accepted'));
+      expect(new Set(results.flatMap((r) => r.jobIds)).size).toBe(12);
+      // Concurrent twins, made deterministic: the second read its clock a
+      // moment before the first's claim committed. A zero-length claim would
+      // still look live to it.
+      now -= 1;
+      expect((await store.ingest(off())).status).toBe('accepted');
+      now -= 1;
+      expect((await store.ingest(off())).status).toBe('accepted');
+    });
+
     it('acknowledges a redelivery of the same content as a duplicate without new jobs', async () => {
       const first = await store.ingest(request({ requestId: 'a'.repeat(32) }));
       const again = await store.ingest(request({ requestId: 'b'.repeat(32) }));
