@@ -351,4 +351,35 @@ describe('Dispatcher', () => {
     const [job] = await store.listJobs();
     expect(await store.listAttempts(job!.id)).toEqual([]);
   });
+
+  it('on close, sends nothing a rate-limited fold was being built for, and spends no attempt', async () => {
+    const p = new RecordingNotifier('limited');
+    await enqueue(['r/limited']);
+    let release: () => void = () => undefined;
+    let asked = 0;
+    // The gate answers only once closing has begun: the fold is mid-way.
+    dispatcher = new Dispatcher({
+      store,
+      instances: [instance(p, { rateLimit: { limit: 5, perMs: 60_000 } })],
+      logger: log.logger,
+      backoff: fastBackoff,
+      pollIntervalMs: 50,
+      gate: () => {
+        asked++;
+        return new Promise((resolve) => {
+          release = () => resolve(undefined);
+        });
+      },
+    });
+    dispatcher.start();
+    await waitFor(() => asked === 1, 'the gate asked about the job');
+    const closing = dispatcher.close(100);
+    release();
+    await closing;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(p.received).toEqual([]);
+    expect(await settledStates()).toMatchObject({ pending: 1, running: 0, succeeded: 0 });
+    const [job] = await store.listJobs();
+    expect(job).toMatchObject({ attempts: 0 });
+  });
 });

@@ -169,6 +169,11 @@ export class Lane {
         return;
       }
       if (fold.size === 0) continue; // all held back: look again
+      if (this.host.stopping()) {
+        // Closing began while the fold was built: back to the queue, unsent.
+        await handBack(store, fold.delivery(Date.now()).jobs);
+        return;
+      }
       // 4. take a slot.
       const slot = await store.rateAcquire(`target:${id}`, limit.limit, limit.perMs);
       const delivery = fold.delivery(Date.now());
@@ -201,7 +206,7 @@ export class Lane {
     const { store } = this.host.options;
     const fold = new Fold();
     let leased = 0;
-    while (leased < max) {
+    while (leased < max && !this.host.stopping()) {
       const page = Math.min(FOLD_PAGE, max - leased);
       const jobs = await store.lease(this.def.instanceId, page, this.host.owner, this.leaseMs);
       leased += jobs.length;
