@@ -34,8 +34,16 @@ export const ISSUE_TYPES = [
   { id: '1', name: 'Bug', subtask: false },
 ];
 
-/** Create-metadata for project EX / Bug in the Server/DC paged shape, any number of times. */
-export function nockMeta(apiVersion: 2 | 3 = 2, base = BASE): nock.Scope {
+/**
+ * Create-metadata for project EX / Bug in the Server/DC paged shape, any
+ * number of times; `extraFields` are listed after the Bug fields.
+ */
+export function nockMeta(
+  apiVersion: 2 | 3 = 2,
+  base = BASE,
+  extraFields: Array<Record<string, unknown>> = [],
+): nock.Scope {
+  const values = [...bugFieldList(), ...extraFields];
   return nock(base)
     .persist()
     .get(`/rest/api/${apiVersion}/issue/createmeta/EX/issuetypes`)
@@ -43,7 +51,7 @@ export function nockMeta(apiVersion: 2 | 3 = 2, base = BASE): nock.Scope {
     .reply(200, { startAt: 0, maxResults: 50, total: 2, isLast: true, values: ISSUE_TYPES })
     .get(`/rest/api/${apiVersion}/issue/createmeta/EX/issuetypes/1`)
     .query(true)
-    .reply(200, { startAt: 0, maxResults: 50, total: 12, isLast: true, values: bugFieldList() });
+    .reply(200, { startAt: 0, maxResults: 50, total: values.length, isLast: true, values });
 }
 
 export function serverConfig(extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -7,7 +7,7 @@ import {
   MemoryStore,
   runNotifier,
 } from '@plugboard/sdk/testing';
-import { BASE, ISSUE_TYPES, bugFieldList, cloudConfig, nockMeta, serverConfig } from './helpers';
+import { BASE, cloudConfig, nockMeta, serverConfig } from './helpers';
 
 // Event text is data: in the issue JIRA gets (wiki text on API v2, ADF on
 // v3) the only link is the notifier's own link to Sentry, and nothing of
@@ -147,20 +147,7 @@ describe.each([2, 3] as const)('JIRA custom text field from a template (API v%s)
         customId: 10600,
       },
     };
-    nock(BASE)
-      .persist()
-      .get(`/rest/api/${apiVersion}/issue/createmeta/EX/issuetypes`)
-      .query(true)
-      .reply(200, { startAt: 0, maxResults: 50, total: 2, isLast: true, values: ISSUE_TYPES })
-      .get(`/rest/api/${apiVersion}/issue/createmeta/EX/issuetypes/1`)
-      .query(true)
-      .reply(200, {
-        startAt: 0,
-        maxResults: 50,
-        total: 13,
-        isLast: true,
-        values: [...bugFieldList(), textarea],
-      });
+    nockMeta(apiVersion, BASE, [textarea]);
     const posts = recordPosts();
     const config = apiVersion === 2 ? serverConfig : cloudConfig;
     const res = await runNotifier(new JiraNotifier(), n, {
