@@ -334,37 +334,15 @@ export class PostgresStore implements Store {
    * its lease expired, and then it was delivered a second time.
    *
    * Each try is safe because the write only touches jobs still `running`
-   * under the caller's lease. A try whose COMMIT may have landed is retried
-   * as is when the write is idempotent (a second run changes nothing);
-   * otherwise `ifCommitted` is asked first, and returns the result to settle
-   * with when the first try did commit.
+   * under the caller's lease, and writes its attempt rows once: a try whose
+   * COMMIT may have landed is retried as is (a second run changes nothing).
    */
-  private retryGuarded<T>(
-    leaseUntil: number,
-    fn: () => Promise<T>,
-    ifCommitted?: () => Promise<{ value: T } | undefined>,
-  ): Promise<T> {
+  private retryGuarded<T>(leaseUntil: number, fn: () => Promise<T>): Promise<T> {
     return retryTransient(fn, {
       transient: isConnectionError,
       until: leaseDeadline(leaseUntil, this.now()),
       stopped: () => this.closed !== undefined,
-      beforeRetry: async (err) =>
-        ifCommitted && this.commitUnknown.has(err as object) ? ifCommitted() : undefined,
     });
-  }
-
-  /**
-   * How many of `jobs` are no longer `running` under the lease they were
-   * handed out with: all of them once a write that settles them committed.
-   */
-  private async released(jobs: readonly LeasedJob[]): Promise<number> {
-    const { rows } = await this.pool.query<{ held: number }>(
-      `SELECT count(*)::int8 AS held FROM ${this.s}.jobs j
-         JOIN unnest($1::bigint[], $2::text[], $3::bigint[]) AS l(id, owner, until) ON j.id = l.id
-        WHERE j.state = 'running' AND j.lease_owner = l.owner AND j.lease_until = l.until`,
-      [jobs.map((j) => Number(j.id)), jobs.map((j) => j.leaseOwner), jobs.map((j) => j.leaseUntil)],
-    );
-    return jobs.length - (rows[0]?.held ?? 0);
   }
 
   ingest(req: IngestRequest): Promise<IngestResult> {
@@ -523,24 +501,15 @@ export class PostgresStore implements Store {
 
   settleMany(items: readonly SettleItem[]): Promise<number> {
     if (items.length === 0) return Promise.resolve(0);
-    const jobs = items.map((item) => item.job);
-    return this.retryGuarded(
-      Math.min(...jobs.map((job) => job.leaseUntil)),
-      () => this.settleManyOnce(items),
-      // Its attempt rows are not written idempotently: after a COMMIT that
-      // may have landed, a retry comes only if the jobs are still held. None
-      // held means it committed; the count then also includes jobs whose
-      // lease was lost before (rare: both at once).
-      async () => {
-        const released = await this.released(jobs);
-        return released === jobs.length ? { value: released } : undefined;
-      },
-    );
+    // Idempotent like settle (the very lease, each attempt row once): a try
+    // whose COMMIT may have landed is retried as is. After one that did, the
+    // count is of the jobs the retry found still held (none).
+    const until = Math.min(...items.map((item) => item.job.leaseUntil));
+    return this.retryGuarded(until, () => this.settleManyOnce(items));
   }
 
   private settleManyOnce(items: readonly SettleItem[]): Promise<number> {
     const s = this.s;
-    if (items.length === 0) return Promise.resolve(0);
     return this.run('settleMany', () =>
       this.tx(async (c) => {
         // Two statements for any number of jobs: arrays unnested server-side.
