@@ -6,7 +6,6 @@ import { INSTANCES_NAMESPACE, type PauseRecord } from './pause';
 import type { DispatcherEvents, DispatcherOptions } from './types';
 
 export { backoffDelay, retryDelay } from './retry';
-export { FOLD_MAX } from './lane';
 export type {
   BackoffOptions,
   BreakerOptions,

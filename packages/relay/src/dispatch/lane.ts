@@ -16,7 +16,7 @@ const FOLD_PAGE = 500;
  * hundred bytes each while the attempt runs); a larger backlog takes one
  * more slot per this many.
  */
-export const FOLD_MAX = 50_000;
+const FOLD_MAX = 50_000;
 
 /** What a lane needs from its dispatcher. */
 export interface LaneHost {
@@ -67,6 +67,8 @@ export class Lane {
   private readonly leaseMs: number;
   private filling = false;
   private refill = false;
+  /** What the gate step needs, made once. */
+  private readonly judging: Parameters<typeof judge>[2];
   /** Rate-limited: no slot before this time. */
   private heldUntil = 0;
   /**
@@ -87,6 +89,7 @@ export class Lane {
     // one, so a slow but live attempt is never taken over.
     this.leaseMs = def.timeoutMs * (rounds + 2) + 5000;
     this.log = o.logger.child({ instance: def.instanceId, plugin: def.plugin.slug });
+    this.judging = { gate: o.gate, backoff: o.backoff, random: host.random };
     this.breaker = def.breaker
       ? createBreaker(def, def.breaker, {
           logger: this.log,
@@ -127,7 +130,7 @@ export class Lane {
       while (this.buffer.length > 0 && this.canStart()) {
         const job = this.buffer.shift()!;
         this.begin(async () => {
-          const verdict = await judge(job, this.def, this.judging());
+          const verdict = await judge(job, this.def, this.judging);
           if ('settle' in verdict) return this.settle([verdict.settle]);
           const { idempotencyKey } = job;
           await this.attemptAndSettle({
@@ -212,7 +215,7 @@ export class Lane {
       leased += jobs.length;
       const held: Settlement[] = [];
       for (const job of jobs) {
-        const verdict = await judge(job, this.def, this.judging());
+        const verdict = await judge(job, this.def, this.judging);
         if ('send' in verdict) fold.add(job, verdict.send);
         else held.push(verdict.settle);
       }
@@ -223,11 +226,6 @@ export class Lane {
       await new Promise((resolve) => setImmediate(resolve));
     }
     return leased === 0 ? undefined : fold;
-  }
-
-  private judging(): Parameters<typeof judge>[2] {
-    const { gate, backoff } = this.host.options;
-    return { gate, backoff, random: this.host.random };
   }
 
   /** Steps 5–6: attempt one message, settle every job it carries (`note` on a taken digest's). */
